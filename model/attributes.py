@@ -45,9 +45,15 @@ ATTRIBUTES: tuple[Attribute, ...] = (
         "(religion, ethnicity, gender, sexual orientation, disability, ...).",
     ),
     Attribute("hostility", "Hostile language: aggressive, belligerent or threatening in tone."),
-    Attribute("antagonism", "Antagonising: provocative, insulting or trolling remarks meant to upset."),
-    Attribute("dismissiveness", "Dismissive: belittles or rejects another view without engaging it."),
-    Attribute("condescension", "Condescending or patronising towards the reader or another commenter."),
+    Attribute(
+        "antagonism", "Antagonising: provocative, insulting or trolling remarks meant to upset."
+    ),
+    Attribute(
+        "dismissiveness", "Dismissive: belittles or rejects another view without engaging it."
+    ),
+    Attribute(
+        "condescension", "Condescending or patronising towards the reader or another commenter."
+    ),
     Attribute("sarcasm", "Sarcastic: says the opposite of what is meant, to mock or ridicule."),
     Attribute("unfair_generalisation", "An unfair generalisation about a group of people."),
 )

@@ -1,0 +1,71 @@
+"""Evaluate an artifact on labelled comments: per-attribute metrics at its thresholds and
+span F1. Numpy only, so ``civility evaluate`` works on a scoring install."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from model.metrics import per_label_metrics, span_f1
+from model.scorer import Comment, Scorer, char_spans
+
+
+def calibrated_matrix(scorer: Scorer, rows: Sequence[dict]) -> np.ndarray:
+    """(n, attributes) calibrated probabilities from ``raw_scores`` rows; NaN where unscored."""
+    names = scorer.config.attributes
+    out = np.full((len(rows), len(names)), np.nan)
+    for j, name in enumerate(names):
+        logits = np.array([row["logits"].get(name, np.nan) for row in rows], dtype=float)
+        scored = ~np.isnan(logits)
+        if scored.any():
+            out[scored, j] = [scorer.calibrate(name, x) for x in logits[scored]]
+    return out
+
+
+def label_matrix(labels: Sequence[Mapping[str, float] | None], names: Sequence[str]) -> np.ndarray:
+    """(n, k) label array with NaN where a record has no label for an attribute."""
+    out = np.full((len(labels), len(names)), np.nan)
+    for i, record in enumerate(labels):
+        for j, name in enumerate(names):
+            value = (record or {}).get(name)
+            if value is not None:
+                out[i, j] = float(value)
+    return out
+
+
+def evaluate(
+    scorer: Scorer,
+    comments: Sequence[Comment],
+    labels: Sequence[Mapping[str, float] | None],
+    *,
+    span_chars: Sequence[Sequence[int] | None] | None = None,
+    batch_size: int = 16,
+) -> dict:
+    """Metrics of ``scorer`` on ``comments`` against ``labels`` (and gold toxic spans).
+
+    Returns ``{"attributes": {name: {n, positives, roc_auc, pr_auc, precision, recall, f1,
+    ece, threshold}}, "spans": {"n": ..., "f1": ...}}`` (spans only when gold spans are given).
+    """
+    with_spans = span_chars is not None and any(s is not None for s in span_chars)
+    rows = scorer.raw_scores(list(comments), batch_size=batch_size, spans=with_spans)
+    names = scorer.config.attributes
+    thresholds = {name: scorer.threshold(name) for name in names}
+    result = {
+        "attributes": per_label_metrics(
+            label_matrix(labels, names),
+            calibrated_matrix(scorer, rows),
+            labels=names,
+            thresholds=thresholds,
+        )
+    }
+    if with_spans:
+        threshold = scorer.thresholds.get("spans", {}).get("threshold", 0.5)
+        pairs = [
+            (char_spans(row, threshold=threshold), gold)
+            for row, gold in zip(rows, span_chars, strict=True)
+            if gold is not None
+        ]
+        predicted = [{c for start, end in spans for c in range(start, end)} for spans, _ in pairs]
+        result["spans"] = {"n": len(pairs), "f1": span_f1(predicted, [set(g) for _, g in pairs])}
+    return result

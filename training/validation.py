@@ -1,0 +1,150 @@
+"""After training: validation predictions, calibration, thresholds and per-source metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+
+from model.evaluation import calibrated_matrix, label_matrix
+from model.metrics import per_label_metrics, roc_auc, span_f1
+from model.scorer import Article, Comment, Scorer, char_spans
+from training.calibration import best_threshold_for, choose_calibration, choose_threshold
+from training.records import Record
+
+log = logging.getLogger(__name__)
+
+SPAN_CANDIDATES = tuple(np.round(np.arange(0.1, 0.91, 0.05), 2))
+
+
+def as_comment(record: Record, text: str | None = None) -> Comment:
+    article = None
+    if record.article_title or record.article_text:
+        article = Article(title=record.article_title or "", text=record.article_text or "")
+    return Comment(text=record.text if text is None else text, article=article,
+                   parent=record.parent)
+
+
+def source_name(record: Record) -> str:
+    return record.source
+
+
+def predict(scorer: Scorer, records: list[Record], *, batch_size: int, spans: bool) -> list[dict]:
+    log.info("scoring %d validation records", len(records))
+    return scorer.raw_scores([as_comment(r) for r in records], batch_size=batch_size, spans=spans)
+
+
+def fit_calibration_and_thresholds(
+    scorer: Scorer, records: list[Record], rows: list[dict], *, target_precision: float
+) -> None:
+    """Fit a calibrator and pick a flag threshold per attribute on pooled validation data."""
+    names = scorer.config.attributes
+    labels = label_matrix([r.labels for r in records], names)
+    calibration, thresholds = {}, {}
+    for j, name in enumerate(names):
+        logits = np.array([row["logits"].get(name, np.nan) for row in rows], dtype=float)
+        keep = ~np.isnan(labels[:, j]) & ~np.isnan(logits)
+        if keep.sum() == 0:
+            calibration[name] = {"method": "identity", "selection": "no validation labels"}
+            thresholds[name] = {"threshold": 0.5, "rule": "no validation labels: 0.5 of sigmoid"}
+            continue
+        calibration[name] = choose_calibration(logits[keep], labels[keep, j])
+        scorer.calibration[name] = calibration[name]
+        probs = np.array([scorer.calibrate(name, x) for x in logits[keep]])
+        thresholds[name] = choose_threshold(labels[keep, j], probs,
+                                            target_precision=target_precision)
+    scorer.calibration = calibration
+    scorer.thresholds = {"attributes": thresholds, "spans": scorer.thresholds.get("spans", {})}
+
+
+def fit_span_threshold(scorer: Scorer, records: list[Record], rows: list[dict]) -> dict:
+    """Choose the span-head threshold by SemEval-2021 span F1 on validation posts with spans."""
+    pairs = [(row, set(r.span_chars)) for r, row in zip(records, rows, strict=True)
+             if r.span_chars is not None and "span_probs" in row]
+    if not pairs:
+        return {"threshold": 0.5, "rule": "no validation span annotations: 0.5"}
+
+    def f1_at(threshold: float) -> float:
+        predicted = [{c for s, e in char_spans(row, threshold=threshold) for c in range(s, e)}
+                     for row, _ in pairs]
+        return span_f1(predicted, [gold for _, gold in pairs])
+
+    threshold, f1 = best_threshold_for(f1_at, SPAN_CANDIDATES)
+    spans = {"threshold": float(threshold), "rule": "best validation span F1 (SemEval-2021)",
+             "f1": f1, "n": len(pairs)}
+    scorer.thresholds["spans"] = spans
+    return spans
+
+
+def metrics_by_source(scorer: Scorer, records: list[Record], rows: list[dict]) -> dict:
+    """Per-source and pooled per-attribute metrics at the artifact's thresholds."""
+    names = scorer.config.attributes
+    probs = calibrated_matrix(scorer, rows)
+    labels = label_matrix([r.labels for r in records], names)
+    thresholds = {name: scorer.threshold(name) for name in names}
+    out = {"all": per_label_metrics(labels, probs, labels=names, thresholds=thresholds)}
+    sources = sorted({source_name(r) for r in records})
+    for source in sources:
+        idx = [i for i, r in enumerate(records) if source_name(r) == source]
+        out[source] = per_label_metrics(labels[idx], probs[idx], labels=names,
+                                        thresholds=thresholds)
+        span_rows = [(rows[i], records[i].span_chars) for i in idx
+                     if records[i].span_chars is not None and "span_probs" in rows[i]]
+        if span_rows:
+            threshold = scorer.thresholds["spans"]["threshold"]
+            predicted = [{c for s, e in char_spans(row, threshold=threshold) for c in range(s, e)}
+                         for row, _ in span_rows]
+            out[source]["_spans"] = {"n": len(span_rows),
+                                     "f1": span_f1(predicted, [set(g) for _, g in span_rows])}
+    return out
+
+
+def robustness(
+    scorer: Scorer,
+    records: list[Record],
+    perturb: Callable[[str], str],
+    *,
+    batch_size: int,
+    per_source: int = 400,
+) -> dict:
+    """ROC-AUC per attribute on clean validation comments and on perturbed copies of them."""
+    chosen: list[Record] = []
+    counts: dict[str, int] = {}
+    for r in records:
+        if r.labels and counts.get(r.source, 0) < per_source and "pairs" not in r.source:
+            counts[r.source] = counts.get(r.source, 0) + 1
+            chosen.append(r)
+    clean = scorer.raw_scores([as_comment(r) for r in chosen], batch_size=batch_size)
+    noisy = scorer.raw_scores([as_comment(r, perturb(r.text)) for r in chosen],
+                              batch_size=batch_size)
+    names = scorer.config.attributes
+    labels = label_matrix([r.labels for r in chosen], names)
+    out = {}
+    for j, name in enumerate(names):
+        y = labels[:, j]
+        keep = ~np.isnan(y)
+        if keep.sum() < 20 or len(set((y[keep] >= 0.5).tolist())) < 2:
+            continue
+        auc = {}
+        for label, rows in (("clean", clean), ("perturbed", noisy)):
+            scores = np.array([row["logits"].get(name, np.nan) for row in rows])[keep]
+            auc[label] = roc_auc((y[keep] >= 0.5).astype(int), scores)
+        out[name] = {"n": int(keep.sum()), "roc_auc_clean": auc["clean"],
+                     "roc_auc_perturbed": auc["perturbed"]}
+    return out
+
+
+def calibration_curves(
+    scorer: Scorer, records: list[Record], rows: list[dict]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(binarised labels, calibrated probabilities) per attribute, for reliability plots."""
+    names = scorer.config.attributes
+    probs = calibrated_matrix(scorer, rows)
+    labels = label_matrix([r.labels for r in records], names)
+    curves = {}
+    for j, name in enumerate(names):
+        keep = ~np.isnan(labels[:, j]) & ~np.isnan(probs[:, j])
+        if keep.sum():
+            curves[name] = ((labels[keep, j] >= 0.5).astype(int), probs[keep, j])
+    return curves
