@@ -267,7 +267,10 @@ def per_label_metrics(
         prob = yp[used, j]
         y = binarise(yt[used, j])
         threshold = float(thresholds[name])
-        precision, recall, f1 = precision_recall_f1(y, (prob >= threshold).astype(np.int64))
+        predicted = (prob >= threshold).astype(np.int64)
+        precision, recall, f1 = precision_recall_f1(y, predicted)
+        # macro-F1 averages the F1 of both classes (OffensEval's metric)
+        negative_f1 = precision_recall_f1(1 - y, 1 - predicted)[2]
         out[name] = {
             "n": n,
             "positives": int(y.sum()),
@@ -276,6 +279,7 @@ def per_label_metrics(
             "precision": precision,
             "recall": recall,
             "f1": f1,
+            "macro_f1": (f1 + negative_f1) / 2,
             "ece": _json_float(expected_calibration_error(y, prob)),
             "threshold": threshold,
             "unscored": int(labelled.sum()) - n,

@@ -93,7 +93,8 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
         "model": scorer.config.tag,
         "validation": validation.metrics_by_source(scorer, valid, rows),
         "thresholds": scorer.thresholds,
-        "calibration": {a: c.get("selection") for a, c in scorer.calibration.items()},
+        "calibration": {a: {"method": c["method"], "selection": c.get("selection")}
+                        for a, c in scorer.calibration.items()},
         "spans": spans,
         "robustness": validation.robustness(scorer, valid,
                                             make_perturber(np.random.default_rng(0)),
