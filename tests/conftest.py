@@ -17,8 +17,8 @@ def tiny_base(tmp_path_factory) -> Path:
 def tiny_model(tiny_base, tmp_path_factory) -> Path:
     """A complete, untrained artifact on the tiny encoder, with every taxonomy attribute."""
     from model import attributes
-    from training.config import Config, ModelArguments
     from training.base import new_scorer
+    from training.config import Config, ModelArguments
 
     config = Config(model=ModelArguments(base=str(tiny_base), name="tiny", version="0.0.1",
                                          max_length=32, context_max_length=48, context_hidden=16))

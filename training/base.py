@@ -34,6 +34,7 @@ def new_scorer(config: Config, attributes: list[str]) -> Scorer:
     """A scorer with the pretrained base encoder and freshly initialised heads."""
     base = resolve_base(config.model.base)
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # the base checkpoint's unused pooler is expected
     encoder = BertModel.from_pretrained(str(base), local_files_only=True, add_pooling_layer=False)
     encoder_config = encoder.config.to_dict()
     keep = set(BertConfig().to_dict()) | {"architectures"}

@@ -56,7 +56,10 @@ class TrainingArguments:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     max_length: int = 128  # training truncation (head and tail)
-    context_max_length: int = 96
+    context_max_length: int = 64
+    # Contexts go through the shared encoder without gradients (a stop-gradient on the context
+    # side): the comment side still learns the off-topic task, at a third of the cost.
+    context_grad: bool = False
     span_loss_weight: float = 0.5
     context_loss_weight: float = 1.0
     attribute_loss_weights: dict[str, float] = field(default_factory=dict)

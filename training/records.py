@@ -33,7 +33,7 @@ class Record:
         if unknown:
             raise ValueError(f"{self.source}: unknown attributes {sorted(unknown)}")
         if self.split not in ("train", "validation"):
-            raise ValueError(f"{self.source}: split must be train or validation, got {self.split!r}")
+            raise ValueError(f"{self.source}: split must be train or validation: {self.split!r}")
 
     @property
     def has_context(self) -> bool:

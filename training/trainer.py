@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
+from model.encoding import encode_texts, pad_batch
 from model.network import CivilityNetwork
 from training.config import Config
 from training.features import Batch, make_batch, sampling_plan, token_lengths
@@ -78,7 +79,6 @@ def batch_loss(
 
 def encode_contexts(network, texts, config, device, *, head: float):
     """Unit embeddings for the batch's unique context texts (each encoded once)."""
-    from model.encoding import encode_texts, pad_batch
 
     present = torch.tensor([t is not None for t in texts], device=device)
     unique = sorted({t for t in texts if t is not None})
@@ -88,7 +88,8 @@ def encode_contexts(network, texts, config, device, *, head: float):
     encoded = encode_texts(tokenizer, unique, max_length=config.training.context_max_length,
                            head_fraction=head)
     ids, mask = pad_batch(encoded, pad_id=tokenizer.pad_token_id)
-    _, pooled = network.embed(ids.to(device), mask.to(device))
+    with torch.set_grad_enabled(config.training.context_grad and torch.is_grad_enabled()):
+        _, pooled = network.embed(ids.to(device), mask.to(device))
     row = {t: i for i, t in enumerate(unique)}
     gather = torch.tensor([row.get(t, 0) for t in texts], device=device)
     return pooled[gather] * present.unsqueeze(-1), present

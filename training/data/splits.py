@@ -6,7 +6,7 @@ import hashlib
 
 
 def assign_split(group: str, *, validation_fraction: float = 0.2, salt: str = "civility") -> str:
-    """Return ``"validation"`` for a fixed, seeded ``validation_fraction`` of groups, else ``"train"``.
+    """Return ``"validation"`` for a seeded ``validation_fraction`` of groups, else ``"train"``.
 
     Hash-based so the same group always lands in the same split, whatever the order of the
     data or the machine, and every record of one thread/post stays on one side.
