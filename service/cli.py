@@ -128,7 +128,11 @@ def cmd_audit_labels(args: argparse.Namespace) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     from service.app import serve
 
-    serve(host=args.host, port=args.port, model=args.model, database=args.database)
+    try:
+        serve(host=args.host, port=args.port, model=args.model, database=args.database)
+    except ArtifactError as error:
+        raise CliError(f"{error}; train one with `civility train --config configs/release.yaml` "
+                       "or pass --model DIR") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

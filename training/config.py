@@ -63,7 +63,9 @@ class TrainingArguments:
     span_loss_weight: float = 0.5
     context_loss_weight: float = 1.0
     attribute_loss_weights: dict[str, float] = field(default_factory=dict)
-    bf16: bool = True  # autocast on CPU, or on GPU when present
+    # bf16 autocast: "auto" uses it on a GPU and on CPUs with native bf16 (AVX512-BF16/AMX);
+    # emulated bf16 on other CPUs measured 4x slower than fp32 (see benchmarks/README.md)
+    bf16: bool | str = "auto"
     threads: int | None = None
     log_every: int = 20
     checkpoint_every: int = 200

@@ -29,9 +29,20 @@ from training.records import Record
 log = logging.getLogger(__name__)
 
 
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def device_and_autocast(config: Config) -> tuple[torch.device, object]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if not config.training.bf16:
+    bf16 = config.training.bf16
+    if bf16 == "auto":
+        bf16 = device.type == "cuda" or cpu_has_native_bf16()
+    if not bf16:
         return device, nullcontext
     return device, lambda: torch.autocast(device.type, dtype=torch.bfloat16)
 
