@@ -1,7 +1,8 @@
 """Text normalisation and the truncation policy, shared by training and inference.
 
-Normalisation (Unicode NFKC, control and zero-width characters removed) defeats the cheapest
-filter dodges (full-width letters, ligatures, zero-width joiners inside words). It keeps a map
+Normalisation (Unicode NFKC, control and zero-width characters removed, Cyrillic/Greek
+look-alikes folded to Latin inside Latin words) defeats the cheapest filter dodges (full-width
+letters, ligatures, zero-width joiners and homoglyphs inside words). It keeps a map
 from every normalised character back to the original string, so that spans come back as
 offsets into the text the caller sent.
 
@@ -19,6 +20,15 @@ import unicodedata
 # word joiner, BOM, soft hyphen, Mongolian vowel separator, bidi marks.
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
 _WHITESPACE_CONTROLS = frozenset("\n\t\r\x0b\x0c")
+# Cyrillic and Greek letters that look like Latin ones. Folded only inside words that also hold
+# Latin letters ("іdіоt" with Cyrillic і/о), so genuine Cyrillic or Greek words stay as written.
+_CONFUSABLES = dict(
+    zip(
+        "аеорсхуіјѕԁһӏАВЕНІЈКМОРСТХУЅαβεικνορτυχΑΒΕΗΙΚΜΝΟΡΤΥΧΖ",
+        "aeopcxyijsdhlABEHIJKMOPCTXYSabeikvoptuxABEHIKMNOPTYXZ",
+        strict=True,
+    )
+)
 
 
 def normalise_with_offsets(text: str) -> tuple[str, list[int]]:
@@ -48,7 +58,24 @@ def normalise_with_offsets(text: str) -> tuple[str, list[int]]:
             i = j
             continue
         i += 1
+    _fold_mixed_script(out)
     return "".join(out), index
+
+
+def _fold_mixed_script(chars: list[str]) -> None:
+    """Replace look-alike letters by their Latin twins in words that mix them with Latin."""
+    i, n = 0, len(chars)
+    while i < n:
+        if not chars[i].isalpha():
+            i += 1
+            continue
+        j = i
+        while j < n and chars[j].isalpha():
+            j += 1
+        word = chars[i:j]
+        if any(c in _CONFUSABLES for c in word) and any("a" <= c.lower() <= "z" for c in word):
+            chars[i:j] = [_CONFUSABLES.get(c, c) for c in word]
+        i = j
 
 
 def normalise(text: str) -> str:
