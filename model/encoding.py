@@ -22,6 +22,8 @@ def encode_texts(
     tokenizer, texts: list[str], *, max_length: int, head_fraction: float
 ) -> list[Encoded]:
     """Tokenise ``texts`` and truncate each to ``max_length`` tokens, keeping head and tail."""
+    if not texts:  # fast tokenizers raise IndexError on an empty batch
+        return []
     batch = tokenizer(
         texts, add_special_tokens=False, return_offsets_mapping=True, truncation=False
     )

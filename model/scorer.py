@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class Comment:
             raise ValueError("field 'text' is required and must be a string")
         article = item.get("article")
         if isinstance(article, Mapping):
+            for part in ("title", "text"):
+                if not isinstance(article.get(part) or "", str):
+                    raise ValueError(f"field 'article.{part}' must be a string")
             article = Article(title=article.get("title") or "", text=article.get("text") or "")
         elif article is not None and not isinstance(article, Article):
             raise ValueError("field 'article' must be an object with 'title' and/or 'text'")
@@ -124,14 +128,24 @@ class Scorer:
         """Load an artifact directory (no network access; raises ``ArtifactError``)."""
         path = Path(path)
         artifact.check_directory(path)
-        config = ModelConfig.from_dict(artifact.read_json(path / artifact.CONFIG))
+        try:
+            config = ModelConfig.from_dict(artifact.read_json(path / artifact.CONFIG))
+        except (KeyError, TypeError) as error:  # unknown attribute, missing field
+            reason = error.args[0] if error.args else error
+            raise ArtifactError(f"{path / artifact.CONFIG}: {reason}") from None
         network = CivilityNetwork(
             BertConfig(**config.encoder),
             comment_attributes=config.comment_attributes,
             context_hidden=config.context_hidden,
         )
         state = {k: v.float() for k, v in load_file(str(path / artifact.WEIGHTS)).items()}
-        network.load_state_dict(state)
+        try:
+            network.load_state_dict(state)
+        except RuntimeError as error:  # weights of another architecture or attribute list
+            first = str(error).strip().splitlines()[0]
+            raise ArtifactError(
+                f"{path / artifact.WEIGHTS} does not match config.json ({first})"
+            ) from None
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as error:
@@ -210,8 +224,9 @@ class Scorer:
                     spans=spans,
                 )
         if spans:
-            for row, (_, index), enc in zip(out, normalised, encoded, strict=True):
-                row["offsets"], row["index"] = enc.offsets, index
+            for row, (_, index), enc, comment in zip(out, normalised, encoded, comments,
+                                                     strict=True):
+                row["offsets"], row["index"], row["text"] = enc.offsets, index, comment.text
         return out
 
     def _score_batch(
@@ -314,13 +329,18 @@ class Scorer:
 
 def char_spans(row: dict, *, threshold: float) -> list[list[int]]:
     """Tokens whose span probability reaches ``threshold``, merged when adjacent (a gap of at
-    most one character), as ``[start, end)`` offsets into the original text."""
+    most one character), as ``[start, end)`` offsets into the original text (with the combining
+    marks of a token's last character when ``row`` has the original ``text``)."""
     index = row["index"]
+    text = row.get("text")
     spans: list[list[int]] = []
     for p, (start, end) in zip(row["span_probs"].tolist(), row["offsets"], strict=True):
         if end <= start or p < threshold:
             continue
         begin, finish = index[start], index[end - 1] + 1
+        if text is not None:  # e + U+0301 was normalised as one character: keep the mark
+            while finish < len(text) and unicodedata.category(text[finish]).startswith("M"):
+                finish += 1
         if spans and begin - spans[-1][1] <= 1:
             spans[-1][1] = finish
         else:

@@ -19,7 +19,7 @@ import unicodedata
 # Format characters (category Cf) that are invisible but split words: zero-width space/joiners,
 # word joiner, BOM, soft hyphen, Mongolian vowel separator, bidi marks.
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
-_WHITESPACE_CONTROLS = frozenset("\n\t\r\x0b\x0c")
+_WHITESPACE_CONTROLS = frozenset("\n\t\r\x0b\x0c\x85")
 # Cyrillic and Greek letters that look like Latin ones. Folded only inside words that also hold
 # Latin letters ("іdіоt" with Cyrillic і/о), so genuine Cyrillic or Greek words stay as written.
 _CONFUSABLES = dict(
@@ -47,7 +47,7 @@ def normalise_with_offsets(text: str) -> tuple[str, list[int]]:
         while j < n and unicodedata.category(text[j]).startswith("M"):
             j += 1
         if ch in _WHITESPACE_CONTROLS:
-            out.append("\n" if ch in "\n\r" else " ")
+            out.append("\n" if ch in "\n\r\x85" else " ")
             index.append(i)
         elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
             pass

@@ -35,7 +35,7 @@ def read_records(path: Path, *, skip_bad: bool = False, warn=None) -> Iterator[I
     warning under ``skip_bad``)."""
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".csv", ".json"):
-        raise InputError(f"{path}: input must be .jsonl or .csv, not {suffix or 'no extension'}")
+        raise InputError(f"input must be .jsonl or .csv, not {suffix or 'no extension'}")
     raw = _jsonl_rows(path) if suffix != ".csv" else _csv_rows(path)
     for line, row in raw:
         try:
@@ -50,7 +50,7 @@ def read_records(path: Path, *, skip_bad: bool = False, warn=None) -> Iterator[I
 
 
 def _jsonl_rows(path: Path):
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:  # -sig: tolerate a byte order mark
         for line, text in enumerate(handle, start=1):
             if not text.strip():
                 continue
@@ -63,10 +63,10 @@ def _jsonl_rows(path: Path):
 
 
 def _csv_rows(path: Path):
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # spreadsheet exports have a BOM
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or "text" not in reader.fieldnames:
-            raise InputError(f"{path}: CSV needs a 'text' column")
+            raise InputError("CSV needs a 'text' column")
         for row in reader:
             line = reader.line_num
             out: dict = {"text": row.get("text"), "id": row.get("id") or None,

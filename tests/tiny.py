@@ -22,7 +22,10 @@ def write_tiny_base(path: Path) -> Path:
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
     vocab = specials + chars + [f"##{c}" for c in chars] + WORDS
     (path / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True)
+    # transformers 5 takes the vocabulary as `vocab` (a `vocab_file=` keyword is silently
+    # ignored, leaving a 5-token vocabulary where every word is [UNK])
+    tokenizer = BertTokenizerFast(vocab=str(path / "vocab.txt"), do_lower_case=True)
+    assert len(tokenizer) > len(specials), "tiny tokenizer lost its vocabulary"
     tokenizer.save_pretrained(str(path))
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,

@@ -8,6 +8,8 @@ scalars so numbers, booleans and lists work as they would in the file.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,11 +86,38 @@ class Config:
         return dataclasses.asdict(self)
 
 
+def _matches(value, hint) -> bool:
+    """Whether ``value`` fits the field annotation ``hint`` (outer type only; ints are floats)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    hint = typing.get_origin(hint) or hint  # list[str] -> list, dict[str, float] -> dict
+    if hint is type(None):
+        return value is None
+    if isinstance(value, bool) and hint in (int, float):
+        return False
+    if hint is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, hint)
+
+
 def _build(cls, values: dict, section: str):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"unknown field(s) in {section}: {', '.join(sorted(unknown))}")
+    hints = typing.get_type_hints(cls)
+    values = dict(values)
+    for name, value in values.items():
+        if _matches(value, hints[name]):
+            continue
+        if isinstance(value, str) and _matches(0.5, hints[name]):
+            try:  # YAML 1.1 reads 1e-4 (no dot) as a string
+                values[name] = float(value)
+                continue
+            except ValueError:
+                pass
+        wanted = hints[name].__name__ if isinstance(hints[name], type) else str(hints[name])
+        raise ConfigError(f"{section}.{name} must be {wanted}, not {value!r}")
     return cls(**values)
 
 
@@ -123,4 +152,15 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     )
     if config.training.epochs <= 0 and not config.training.max_steps:
         raise ConfigError("training.epochs must be positive")
+    t = config.training
+    for name in ("batch_size", "eval_batch_size", "log_every", "checkpoint_every", "max_length",
+                 "context_max_length", "max_steps"):
+        value = getattr(t, name)
+        if value is not None and value < (3 if name.endswith("max_length") else 1):
+            raise ConfigError(f"training.{name} is too small: {value}")
+    for name in ("max_length", "context_max_length"):
+        if getattr(config.model, name) < 3:
+            raise ConfigError(f"model.{name} is too small: {getattr(config.model, name)}")
+    if not 0.0 <= config.model.head_fraction <= 1.0:
+        raise ConfigError(f"model.head_fraction must be in [0, 1]: {config.model.head_fraction}")
     return config
