@@ -46,6 +46,7 @@ class ModelConfig:
     context_max_length: int = 256
     head_fraction: float = 0.67
     context_hidden: int = 256
+    topic_layers: int = 0  # frozen base top layers giving the topic embedding (0: none)
     span_attribute: str = "incivility"
     architecture: str = "bi-encoder: shared encoder, per-attribute heads, span head, context head"
     extra: dict = field(default_factory=dict)

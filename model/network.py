@@ -9,7 +9,16 @@ Why this shape (a bi-encoder for context rather than a cross-encoder that reads
   attention is quadratic in length); a bi-encoder encodes the article once per article and the
   parent once per parent, both cached, so a comment costs one pass over its own tokens;
 * signal: all-MiniLM-L6-v2 was trained as a sentence embedder for semantic similarity, so the
-  cosine and element-wise interactions of mean-pooled embeddings carry topic drift directly;
+  cosine and element-wise interactions of mean-pooled embeddings carry topic drift directly.
+  Measured: on validation off-topic pairs the base model's comment/context cosine alone gives
+  ROC-AUC 0.82 (CMV), 0.81 (SemEval 2016), 0.70 (Wikipedia threads); after 500 steps of joint
+  fine-tuning of the whole encoder for toxicity it fell to 0.60 / 0.67 / 0.55, and the context
+  head, reading that drifting space, reached only 0.60 / 0.65 / 0.57. Hence the split top: the
+  embeddings and bottom layers are a shared, frozen trunk; the top ``topic_layers`` layers are
+  fine-tuned for the toxicity heads and spans, and a frozen copy of the base's top layers gives
+  the topic embedding. A comment costs the trunk once plus both tops (with 3 of 6 layers in
+  each top, 1.5x one encoder pass; ``benchmarks/context_cost.py`` measures it against a
+  cross-encoder reading comment + article + parent);
 * the toxicity heads read the comment alone: the labelled toxicity data is almost all without
   context (CAT shows only 1.5% / 0.6% positives with and without the parent), while the context
   head is trained on thread pairs and relevance data.
@@ -17,9 +26,12 @@ Why this shape (a bi-encoder for context rather than a cross-encoder that reads
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
+from transformers.masking_utils import create_bidirectional_mask
 
 
 def mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -38,11 +50,19 @@ class CivilityNetwork(nn.Module):
         comment_attributes: list[str],
         context_hidden: int = 256,
         dropout: float = 0.1,
+        topic_layers: int = 0,
     ) -> None:
         super().__init__()
         hidden = encoder_config.hidden_size
         self.comment_attributes = list(comment_attributes)
         self.encoder = BertModel(encoder_config, add_pooling_layer=False)
+        # The topic branch: a frozen copy of the base encoder's top ``topic_layers`` layers on the
+        # shared (frozen) trunk. Fine-tuning for toxicity was measured to wreck the base model's
+        # semantic geometry that off-topic scoring relies on (see the module docstring).
+        self.shared_layers = encoder_config.num_hidden_layers - topic_layers
+        self.topic_layers = nn.ModuleList(
+            copy.deepcopy(self.encoder.encoder.layer[self.shared_layers :]) if topic_layers else []
+        )
         self.dropout = nn.Dropout(dropout)
         # one logit per attribute; row i of the weight is attribute i's head
         self.heads = nn.Linear(hidden, len(self.comment_attributes))
@@ -55,13 +75,64 @@ class CivilityNetwork(nn.Module):
             nn.Linear(context_hidden, 1),
         )
 
+    def train(self, mode: bool = True) -> CivilityNetwork:
+        """Frozen parts stay in eval mode (no dropout), so the topic embeddings seen in training
+        are the ones served."""
+        super().train(mode)
+        if len(self.topic_layers):
+            for module in (
+                self.encoder.embeddings,
+                *self.encoder.encoder.layer[: self.shared_layers],
+                *self.topic_layers,
+            ):
+                module.eval()
+        return self
+
+    def freeze_shared(self) -> None:
+        """Freeze the embeddings, the shared trunk and the topic branch (training starts here)."""
+        if not len(self.topic_layers):
+            return
+        frozen = [
+            self.encoder.embeddings,
+            *self.encoder.encoder.layer[: self.shared_layers],
+            *self.topic_layers,
+        ]
+        for module in frozen:
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+
+    def encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, toxicity: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Token states of the fine-tuned branch (None unless ``toxicity``) and unit topic
+        embeddings (B, H): one pass through the trunk, then each branch's top layers."""
+        if not len(self.topic_layers):
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+            states = states.last_hidden_state
+            return states, nn.functional.normalize(mean_pool(states, attention_mask).float(), -1)
+        hidden = self.encoder.embeddings(input_ids=input_ids)
+        mask = create_bidirectional_mask(
+            config=self.encoder.config, inputs_embeds=hidden, attention_mask=attention_mask
+        )
+        layers = self.encoder.encoder.layer
+        for layer in layers[: self.shared_layers]:
+            hidden = layer(hidden, mask)
+        topic = hidden
+        for layer in self.topic_layers:
+            topic = layer(topic, mask)
+        topic = nn.functional.normalize(mean_pool(topic, attention_mask).float(), dim=-1)
+        if not toxicity:
+            return None, topic
+        for layer in layers[self.shared_layers :]:
+            hidden = layer(hidden, mask)
+        return hidden, topic
+
     def embed(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return token states (B, T, H) and unit-length mean-pooled embeddings (B, H)."""
-        states = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        pooled = nn.functional.normalize(mean_pool(states, attention_mask).float(), dim=-1)
-        return states, pooled
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Unit topic embeddings of context texts (articles, parents), with the fine-tuned
+        branch's token states only when there is no separate topic branch."""
+        return self.encode(input_ids, attention_mask, toxicity=not len(self.topic_layers))
 
     def context_logit(
         self,
@@ -94,10 +165,11 @@ class CivilityNetwork(nn.Module):
         has_parent: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Score a batch of comments; ``article``/``parent`` are precomputed unit embeddings."""
-        states, pooled = self.embed(input_ids, attention_mask)
-        features = self.dropout(pooled)
+        states, topic = self.encode(input_ids, attention_mask)
+        # heads read the fine-tuned branch; without a topic branch that is the topic embedding
+        pooled = mean_pool(states, attention_mask).float() if len(self.topic_layers) else topic
         out = {
-            "logits": self.heads(features),
+            "logits": self.heads(self.dropout(pooled)),
             "span_logits": self.span_head(self.dropout(states.float())).squeeze(-1),
             "pooled": pooled,
         }
@@ -107,6 +179,6 @@ class CivilityNetwork(nn.Module):
         if has_parent is None:
             has_parent = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
         out["context_logit"] = self.context_logit(
-            pooled, article, parent, has_article=has_article, has_parent=has_parent
+            topic, article, parent, has_article=has_article, has_parent=has_parent
         )
         return out

@@ -137,6 +137,7 @@ class Scorer:
             BertConfig(**config.encoder),
             comment_attributes=config.comment_attributes,
             context_hidden=config.context_hidden,
+            topic_layers=config.topic_layers,
         )
         state = {k: v.float() for k, v in load_file(str(path / artifact.WEIGHTS)).items()}
         try:

@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise CliError(f"data directory not found: {config.data.data_dir} (pass --data-dir)")
     try:
         path = run(config, command=["civility", *sys.argv[1:]])
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ConfigError) as error:
         raise CliError(str(error)) from None
     print(f"artifact written to {path}")
 

@@ -47,14 +47,20 @@ def new_scorer(config: Config, attributes: list[str]) -> Scorer:
         context_max_length=config.model.context_max_length,
         head_fraction=config.model.head_fraction,
         context_hidden=config.model.context_hidden,
+        topic_layers=config.model.topic_layers,
     )
     network = CivilityNetwork(
         BertConfig(**model_config.encoder),
         comment_attributes=model_config.comment_attributes,
         context_hidden=config.model.context_hidden,
         dropout=config.model.dropout,
+        topic_layers=config.model.topic_layers,
     )
     network.encoder.load_state_dict(encoder.state_dict())
+    for copy, layer in zip(network.topic_layers, encoder.encoder.layer[network.shared_layers :],
+                           strict=True):
+        copy.load_state_dict(layer.state_dict())
+    network.freeze_shared()
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     untrained = {"threshold": 0.5, "rule": "untrained: 0.5 of the sigmoid"}
     return Scorer(

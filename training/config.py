@@ -30,6 +30,7 @@ class ModelArguments:
     context_max_length: int = 256  # at scoring time
     head_fraction: float = 0.67
     context_hidden: int = 256
+    topic_layers: int = 0  # top layers split into a fine-tuned and a frozen topic branch
     dropout: float = 0.1
 
 

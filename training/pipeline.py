@@ -7,6 +7,7 @@ import importlib.metadata
 import logging
 import platform
 import random
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -112,6 +113,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     (out / "README.md").write_text(
         card.render_model_card(metrics, config=config.to_dict(), build=build,
                                label_map=label_map, plots=plots), encoding="utf-8")
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the artifact is complete
     log.info("artifact written to %s", out)
     return out
 

@@ -7,6 +7,7 @@ continue where it stopped with the same batches.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -22,7 +23,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from model.encoding import encode_texts, pad_batch
 from model.network import CivilityNetwork
-from training.config import Config
+from training.config import Config, ConfigError
 from training.features import Batch, make_batch, sampling_plan, token_lengths
 from training.records import Record
 
@@ -128,8 +129,9 @@ def train(
     plan = sampling_plan(train_records, lengths, source_weights=weights,
                          temperature=config.data.sampling_temperature, steps=steps,
                          batch_size=t.batch_size, seed=t.seed)
-    head_params = [p for n, p in network.named_parameters() if not n.startswith("encoder.")]
-    encoder_params = [p for n, p in network.named_parameters() if n.startswith("encoder.")]
+    trainable = [(n, p) for n, p in network.named_parameters() if p.requires_grad]
+    head_params = [p for n, p in trainable if not n.startswith(("encoder.", "topic_layers."))]
+    encoder_params = [p for n, p in trainable if n.startswith("encoder.")]
     optimizer = torch.optim.AdamW(
         [{"params": encoder_params, "lr": t.learning_rate},
          {"params": head_params, "lr": t.head_learning_rate}],
@@ -137,7 +139,8 @@ def train(
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, int(steps * t.warmup_ratio), steps)
     checkpoint = Path(t.output_dir) / "checkpoint"
-    start = resume(checkpoint, network, optimizer, scheduler)
+    fingerprint = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    start = resume(checkpoint, network, optimizer, scheduler, fingerprint=fingerprint)
     comment_attributes = network.comment_attributes
     log.info("training: %d records, %d steps of %d, starting at %d, device %s",
              len(train_records), steps, t.batch_size, start, device)
@@ -166,16 +169,20 @@ def train(
                      loss.item(), " ".join(f"{k} {v:.3f}" for k, v in running.items()), rate,
                      eta / 60)
         if (step + 1) % t.checkpoint_every == 0 and step + 1 < steps:
-            save_checkpoint(checkpoint, network, optimizer, scheduler, step + 1)
+            save_checkpoint(checkpoint, network, optimizer, scheduler, step + 1,
+                            fingerprint=fingerprint)
     network.eval().to("cpu")
     del network.tokenizer
     return {"steps": steps, "batch_size": t.batch_size, "train_records": len(train_records),
             "seconds": round(time.time() - began, 1), "device": str(device)}
 
 
-def save_checkpoint(path: Path, network, optimizer, scheduler, step: int) -> None:
+def save_checkpoint(
+    path: Path, network, optimizer, scheduler, step: int, *, fingerprint: str
+) -> None:
     """Write weights (safetensors) and optimizer state atomically, then mark the step."""
     path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").write_text(fingerprint)
     state = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
     save_file(state, str(path / "weights.tmp"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()},
@@ -186,10 +193,16 @@ def save_checkpoint(path: Path, network, optimizer, scheduler, step: int) -> Non
     log.info("checkpoint at step %d -> %s", step, path)
 
 
-def resume(path: Path, network, optimizer, scheduler) -> int:
-    """Load the last checkpoint if there is one; return the step to start from."""
+def resume(path: Path, network, optimizer, scheduler, *, fingerprint: str) -> int:
+    """Load the last checkpoint if there is one; return the step to start from.
+
+    A checkpoint written under another config is refused rather than silently continued."""
     if not (path / "step").exists():
         return 0
+    saved = (path / "config.json").read_text() if (path / "config.json").exists() else None
+    if saved != fingerprint:
+        raise ConfigError(f"{path} holds a checkpoint of a run with another config: "
+                          "use a new --output directory or delete the checkpoint")
     network.load_state_dict(load_file(str(path / "weights.safetensors")))
     state = torch.load(path / "optimizer.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])

@@ -169,16 +169,25 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
-def test_rerun_resumes_from_the_last_checkpoint(mini_datasets, tiny_base, tmp_path, caplog):  # noqa: F811
+def test_rerun_resumes_from_the_last_checkpoint(
+    mini_datasets, tiny_base, tmp_path, caplog, monkeypatch  # noqa: F811
+):
     caplog.set_level(logging.INFO)
-    out = tmp_path / "run"
     steps = ("training.max_steps=6", "training.checkpoint_every=2")
-    assert train(mini_datasets, out, tiny_base, *steps) == 0
+    whole = tmp_path / "whole"
+    assert train(mini_datasets, whole, tiny_base, *steps) == 0
+    assert not (whole / "checkpoint").exists()  # a finished artifact carries no checkpoint
+
+    out = tmp_path / "run"
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr("training.pipeline.validation.predict", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            train(mini_datasets, out, tiny_base, *steps)
     assert (out / "checkpoint" / "step").read_text() == "4"  # the last checkpoint before the end
-    assert "resuming from checkpoint" not in caplog.text
-    first = weights(out)
-    for name in ARTIFACT_FILES:
-        (out / name).unlink()
     caplog.clear()
     assert train(mini_datasets, out, tiny_base, *steps) == 0
     assert "resuming from checkpoint at step 4" in caplog.text
@@ -187,7 +196,20 @@ def test_rerun_resumes_from_the_last_checkpoint(mini_datasets, tiny_base, tmp_pa
         assert (out / name).is_file(), name
     Scorer.from_pretrained(out).score("you are an idiot")
     # the resumed run replays steps 5-6 with the same batches and seeds: same weights
-    assert_same_weights(first, weights(out))
+    assert_same_weights(weights(whole), weights(out))
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(
+    mini_datasets, tiny_base, tmp_path, monkeypatch, capsys  # noqa: F811
+):
+    out = tmp_path / "run"
+    monkeypatch.setattr("training.pipeline.validation.predict",
+                        lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt):
+        train(mini_datasets, out, tiny_base, "training.max_steps=6", "training.checkpoint_every=2")
+    assert train(mini_datasets, out, tiny_base, "training.max_steps=6",
+                 "training.checkpoint_every=2", "training.learning_rate=0.001") == 2
+    assert "another config" in capsys.readouterr().err
 
 
 def test_same_seed_gives_identical_weights(mini_datasets, tiny_base, tmp_path):  # noqa: F811
