@@ -23,6 +23,11 @@ def calibrated_matrix(scorer: Scorer, rows: Sequence[dict]) -> np.ndarray:
     return out
 
 
+def span_chars_at(row: dict, *, threshold: float) -> set[int]:
+    """The set of toxic character offsets a ``raw_scores(spans=True)`` row predicts."""
+    return {c for start, end in char_spans(row, threshold=threshold) for c in range(start, end)}
+
+
 def label_matrix(labels: Sequence[Mapping[str, float] | None], names: Sequence[str]) -> np.ndarray:
     """(n, k) label array with NaN where a record has no label for an attribute."""
     out = np.full((len(labels), len(names)), np.nan)
@@ -61,11 +66,8 @@ def evaluate(
     }
     if with_spans:
         threshold = scorer.thresholds.get("spans", {}).get("threshold", 0.5)
-        pairs = [
-            (char_spans(row, threshold=threshold), gold)
-            for row, gold in zip(rows, span_chars, strict=True)
-            if gold is not None
-        ]
-        predicted = [{c for start, end in spans for c in range(start, end)} for spans, _ in pairs]
+        pairs = [(row, gold) for row, gold in zip(rows, span_chars, strict=True)
+                 if gold is not None]
+        predicted = [span_chars_at(row, threshold=threshold) for row, _ in pairs]
         result["spans"] = {"n": len(pairs), "f1": span_f1(predicted, [set(g) for _, g in pairs])}
     return result

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from model.evaluation import calibrated_matrix, label_matrix
+from model.evaluation import calibrated_matrix, label_matrix, span_chars_at
 from model.metrics import per_label_metrics, roc_auc, span_f1
-from model.scorer import Article, Comment, Scorer, char_spans
+from model.scorer import Article, Comment, Scorer
 from training.calibration import best_threshold_for, choose_calibration, choose_threshold
 from training.records import Record
 
@@ -66,8 +66,7 @@ def fit_span_threshold(scorer: Scorer, records: list[Record], rows: list[dict]) 
         return {"threshold": 0.5, "rule": "no validation span annotations: 0.5"}
 
     def f1_at(threshold: float) -> float:
-        predicted = [{c for s, e in char_spans(row, threshold=threshold) for c in range(s, e)}
-                     for row, _ in pairs]
+        predicted = [span_chars_at(row, threshold=threshold) for row, _ in pairs]
         return span_f1(predicted, [gold for _, gold in pairs])
 
     threshold, f1 = best_threshold_for(f1_at, SPAN_CANDIDATES)
@@ -93,8 +92,7 @@ def metrics_by_source(scorer: Scorer, records: list[Record], rows: list[dict]) -
                      if records[i].span_chars is not None and "span_probs" in rows[i]]
         if span_rows:
             threshold = scorer.thresholds["spans"]["threshold"]
-            predicted = [{c for s, e in char_spans(row, threshold=threshold) for c in range(s, e)}
-                         for row, _ in span_rows]
+            predicted = [span_chars_at(row, threshold=threshold) for row, _ in span_rows]
             out[source]["_spans"] = {"n": len(span_rows),
                                      "f1": span_f1(predicted, [set(g) for _, g in span_rows])}
     return out
