@@ -19,7 +19,7 @@ def calibrated_matrix(scorer: Scorer, rows: Sequence[dict]) -> np.ndarray:
         logits = np.array([row["logits"].get(name, np.nan) for row in rows], dtype=float)
         scored = ~np.isnan(logits)
         if scored.any():
-            out[scored, j] = [scorer.calibrate(name, x) for x in logits[scored]]
+            out[scored, j] = scorer.calibrate(name, logits[scored])
     return out
 
 

@@ -296,9 +296,10 @@ class Scorer:
         full[given] = vectors
         return full, present
 
-    def calibrate(self, name: str, logit: float) -> float:
+    def calibrate(self, name: str, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of attribute ``name`` for an array of raw logits."""
         calibrator = self.calibration.get(name, {"method": "identity"})
-        return float(apply_calibration(np.asarray([logit]), calibrator)[0])
+        return apply_calibration(np.asarray(logits, dtype=float), calibrator)
 
     def threshold(self, name: str) -> float:
         return float(self.thresholds["attributes"][name]["threshold"])
@@ -312,7 +313,7 @@ class Scorer:
                 scores[name] = None
                 unscored[name] = NO_CONTEXT
             else:
-                scores[name] = round(self.calibrate(name, logit), 6)
+                scores[name] = round(float(self.calibrate(name, [logit])[0]), 6)
         flags = [n for n, s in scores.items() if s is not None and s >= self.threshold(n)]
         span_map = None
         if "span_probs" in row:

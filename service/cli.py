@@ -18,6 +18,8 @@ from model.scorer import RELEASE_DIR
 
 EXIT_USAGE = 2
 PROGRESS_MIN_RECORDS = 200
+MISSING_MODEL_HINT = ("train one with `civility train --config configs/release.yaml` or "
+                      "point --model at a model directory")
 
 
 class CliError(Exception):
@@ -31,9 +33,7 @@ def _load_scorer(path: str | None):
     try:
         return Scorer.from_pretrained(directory)
     except ArtifactError as error:
-        hint = ("train one with `civility train --config configs/release.yaml` or point "
-                "--model at a model directory")
-        raise CliError(f"{error}; {hint}") from None
+        raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
 
 
 def _progress(total: int, desc: str):
@@ -131,8 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     try:
         serve(host=args.host, port=args.port, model=args.model, database=args.database)
     except ArtifactError as error:
-        raise CliError(f"{error}; train one with `civility train --config configs/release.yaml` "
-                       "or pass --model DIR") from None
+        raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,10 +17,12 @@ import torch
 import yaml
 
 from model import attributes as taxonomy
-from training import validation
+from training import card, validation
 from training.base import new_scorer
+from training.bias import bias_report
 from training.config import Config
 from training.data.corpus import load_corpus, summarise
+from training.noise import make_perturber
 from training.records import Record
 from training.trainer import train
 
@@ -61,9 +63,6 @@ def seed_everything(seed: int) -> None:
 
 def run(config: Config, *, command: list[str] | None = None) -> Path:
     """Train and write a complete artifact to ``config.training.output_dir``; return its path."""
-    from training import card
-    from training.noise import make_perturber
-
     seed_everything(config.training.seed)
     label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
     records = load_corpus(Path(config.data.data_dir), sources=config.data.sources,
@@ -103,8 +102,6 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
         "training": {**stats, "command": " ".join(command or sys.argv)},
         "data": summary,
     }
-    from training.bias import bias_report
-
     metrics["bias"] = bias_report(scorer, Path(config.data.data_dir))
     build = build_info(config, summary, command or sys.argv)
     scorer.save_pretrained(out, metrics=metrics, build=build)

@@ -60,14 +60,15 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tenso
 
 
 def batch_loss(
-    network: CivilityNetwork, batch: Batch, config: Config, device: torch.device
+    network: CivilityNetwork, tokenizer, batch: Batch, config: Config, device: torch.device
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Forward a batch (contexts encoded with gradients, siamese) and combine the three losses."""
+    """Forward a batch (contexts through the same encoder, without gradients unless
+    ``training.context_grad``) and combine the three losses."""
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
-    article, has_article = encode_contexts(network, batch.articles, config, device, head=1.0)
-    parent, has_parent = encode_contexts(
-        network, batch.parents, config, device, head=config.model.head_fraction
-    )
+    article, has_article = encode_contexts(network, tokenizer, batch.articles, config, device,
+                                           head=1.0)
+    parent, has_parent = encode_contexts(network, tokenizer, batch.parents, config, device,
+                                         head=config.model.head_fraction)
     out = network(ids, mask, article=article, parent=parent,
                   has_article=has_article, has_parent=has_parent)
     weights = batch.weights.to(device)
@@ -89,14 +90,12 @@ def batch_loss(
     return total, parts
 
 
-def encode_contexts(network, texts, config, device, *, head: float):
+def encode_contexts(network, tokenizer, texts, config, device, *, head: float):
     """Unit embeddings for the batch's unique context texts (each encoded once)."""
-
     present = torch.tensor([t is not None for t in texts], device=device)
     unique = sorted({t for t in texts if t is not None})
     if not unique:
         return None, present
-    tokenizer = network.tokenizer
     encoded = encode_texts(tokenizer, unique, max_length=config.training.context_max_length,
                            head_fraction=head)
     ids, mask = pad_batch(encoded, pad_id=tokenizer.pad_token_id)
@@ -121,7 +120,6 @@ def train(
     if t.threads:
         torch.set_num_threads(t.threads)
     network.to(device).train()
-    network.tokenizer = tokenizer  # encode_contexts needs it; not saved with the weights
     train_records = [r for r in records if r.split == "train"]
     lengths = token_lengths(tokenizer, train_records, max_length=t.max_length)
     steps = t.max_steps or max(1, math.ceil(len(train_records) * t.epochs / t.batch_size))
@@ -153,7 +151,7 @@ def train(
                            max_length=t.max_length, head_fraction=config.model.head_fraction,
                            perturb=perturb)
         with autocast():
-            loss, parts = batch_loss(network, batch, config, device)
+            loss, parts = batch_loss(network, tokenizer, batch, config, device)
         loss.backward()
         nn.utils.clip_grad_norm_(network.parameters(), 1.0)
         optimizer.step()
@@ -172,7 +170,6 @@ def train(
             save_checkpoint(checkpoint, network, optimizer, scheduler, step + 1,
                             fingerprint=fingerprint)
     network.eval().to("cpu")
-    del network.tokenizer
     return {"steps": steps, "batch_size": t.batch_size, "train_records": len(train_records),
             "seconds": round(time.time() - began, 1), "device": str(device)}
 

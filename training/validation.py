@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from model.calibration import apply_calibration
 from model.evaluation import calibrated_matrix, label_matrix, span_chars_at
 from model.metrics import per_label_metrics, roc_auc, span_f1
 from model.scorer import Article, Comment, Scorer
@@ -24,10 +25,6 @@ def as_comment(record: Record, text: str | None = None) -> Comment:
         article = Article(title=record.article_title or "", text=record.article_text or "")
     return Comment(text=record.text if text is None else text, article=article,
                    parent=record.parent)
-
-
-def source_name(record: Record) -> str:
-    return record.source
 
 
 def predict(scorer: Scorer, records: list[Record], *, batch_size: int, spans: bool) -> list[dict]:
@@ -50,8 +47,7 @@ def fit_calibration_and_thresholds(
             thresholds[name] = {"threshold": 0.5, "rule": "no validation labels: 0.5 of sigmoid"}
             continue
         calibration[name] = choose_calibration(logits[keep], labels[keep, j])
-        scorer.calibration[name] = calibration[name]
-        probs = np.array([scorer.calibrate(name, x) for x in logits[keep]])
+        probs = apply_calibration(logits[keep], calibration[name])
         thresholds[name] = choose_threshold(labels[keep, j], probs,
                                             target_precision=target_precision)
     scorer.calibration = calibration
@@ -83,9 +79,9 @@ def metrics_by_source(scorer: Scorer, records: list[Record], rows: list[dict]) -
     labels = label_matrix([r.labels for r in records], names)
     thresholds = {name: scorer.threshold(name) for name in names}
     out = {"all": per_label_metrics(labels, probs, labels=names, thresholds=thresholds)}
-    sources = sorted({source_name(r) for r in records})
+    sources = sorted({r.source for r in records})
     for source in sources:
-        idx = [i for i, r in enumerate(records) if source_name(r) == source]
+        idx = [i for i, r in enumerate(records) if r.source == source]
         out[source] = per_label_metrics(labels[idx], probs[idx], labels=names,
                                         thresholds=thresholds)
         span_rows = [(rows[i], records[i].span_chars) for i in idx
