@@ -18,6 +18,8 @@ from pathlib import Path
 
 from model import attributes as taxonomy
 
+RELEASE_DIR = Path(__file__).resolve().parent / "release"
+
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 THRESHOLDS = "thresholds.json"

@@ -13,8 +13,7 @@ import sys
 from contextlib import nullcontext
 from pathlib import Path
 
-from model.artifact import ArtifactError
-from model.scorer import RELEASE_DIR
+from model.artifact import RELEASE_DIR, ArtifactError
 
 EXIT_USAGE = 2
 PROGRESS_MIN_RECORDS = 200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from model.scorer import RELEASE_DIR
+from model.artifact import RELEASE_DIR
 
 
 class Settings(BaseSettings):
