@@ -1,125 +1,70 @@
-"""The HTTP scoring service: FastAPI app, model loaded once in ``lifespan``."""
+"""The HTTP service: the FastAPI app (model loaded once in ``lifespan``) and ``serve``."""
 
 from __future__ import annotations
 
-import hashlib
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, Field
-from sqlalchemy.orm import Session
+from fastapi import FastAPI
 
 from model.artifact import ArtifactError, check_directory
-from model.scorer import Article, Comment, Scorer
-from service.db import ScoredComment, make_engine
+from service import errors
+from service.auth import RateLimiter
+from service.batcher import MicroBatcher
+from service.db import make_engine
+from service.observability import Metrics, RequestContext, configure_logging
+from service.routes import keys, ops, perspective, scoring
 from service.settings import Settings, get_settings
 
+log = logging.getLogger("civility.app")
 
-class ArticleIn(BaseModel):
-    title: str = ""
-    text: str = ""
-
-
-class CommentIn(BaseModel):
-    text: str = Field(min_length=1, description="the comment to score")
-    id: str | None = None
-    article: ArticleIn | None = None
-    parent: str | None = None
+DESCRIPTION = """Scores reader comments for incivility, personal attacks (who is attacked) and
+off-topic drift relative to the article and the parent comment, with calibrated scores, flags
+and spans. Every endpoint but the health checks needs an API key (`Authorization: Bearer KEY`
+or `X-API-Key: KEY`; the Perspective endpoints also take `?key=KEY`)."""
 
 
-class ScoreRequest(BaseModel):
-    comments: list[CommentIn] = Field(min_length=1)
-    spans: bool = False
+def load_model(path: Path):
+    """The scorer for the artifact at ``path``."""
+    from model.scorer import Scorer
 
-
-class ScoreOut(BaseModel):
-    id: str | None
-    scores: dict[str, float | None]
-    flags: list[str]
-    model: str
-    unscored: dict[str, str] = {}
-    spans: dict[str, list[list[int]]] | None = None
-
-
-class ScoreResponse(BaseModel):
-    results: list[ScoreOut]
-
-
-def get_scorer(request: Request) -> Scorer:
-    return request.app.state.scorer
-
-
-def get_session(request: Request):
-    with Session(request.app.state.engine) as session:
-        yield session
-
-
-ScorerDep = Annotated[Scorer, Depends(get_scorer)]
-SessionDep = Annotated[Session, Depends(get_session)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+    return Scorer.from_pretrained(path)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         try:
-            app.state.scorer = Scorer.from_pretrained(settings.model_dir)
+            app.state.scorer = load_model(settings.model_dir)
         except ArtifactError as error:
             raise RuntimeError(f"cannot start: {error}") from None
         app.state.engine = make_engine(settings.database_url)
+        app.state.metrics = metrics
+        app.state.rate_limiter = RateLimiter(per_minute=settings.rate_limit_per_minute,
+                                             burst=settings.rate_limit_burst)
+        app.state.batcher = MicroBatcher(
+            app.state.scorer, max_wait_ms=settings.batch_wait_ms,
+            max_items=settings.micro_batch_max, batch_size=settings.batch_size, metrics=metrics,
+        )
+        await app.state.batcher.start()
+        if not settings.require_keys:
+            log.warning("DEVELOPMENT MODE: API keys are not required (CIVILITY_REQUIRE_KEYS="
+                        "false); every caller is admin. Never expose this service like this.")
+        log.info("serving %s from %s", app.state.scorer.config.tag, settings.model_dir)
         yield
+        await app.state.batcher.stop()
         app.state.engine.dispose()
 
-    app = FastAPI(
-        title="Civility",
-        version="0.1.0",
-        lifespan=lifespan,
-        description="Scores comments for incivility, personal attacks and off-topic drift.",
-    )
+    app = FastAPI(title="Civility", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
     app.dependency_overrides[get_settings] = lambda: settings
-
-    @app.get("/health")
-    def health(scorer: ScorerDep) -> dict:
-        """Liveness and the model version being served."""
-        return {"status": "ok", "model": scorer.config.tag}
-
-    @app.post("/v1/score", response_model=ScoreResponse)
-    def score(
-        body: ScoreRequest, scorer: ScorerDep, session: SessionDep, config: SettingsDep
-    ) -> ScoreResponse:
-        """Score up to ``max_batch`` comments, each with optional article and parent."""
-        if len(body.comments) > config.max_batch:
-            raise HTTPException(413, f"comments: at most {config.max_batch} per request")
-        for i, c in enumerate(body.comments):
-            if len(c.text) > config.max_text_chars:
-                raise HTTPException(413, f"comments[{i}].text: over {config.max_text_chars} chars")
-        comments = [
-            Comment(
-                text=c.text,
-                id=c.id,
-                parent=c.parent,
-                article=Article(c.article.title, c.article.text) if c.article else None,
-            )
-            for c in body.comments
-        ]
-        results = scorer.score(comments, spans=body.spans, batch_size=config.batch_size)
-        session.add_all(
-            ScoredComment(
-                external_id=r.id,
-                text_sha256=hashlib.sha256(c.text.encode()).hexdigest(),
-                scores=r.scores,
-                flags=r.flags,
-                model=r.model,
-            )
-            for c, r in zip(comments, results, strict=True)
-        )
-        session.commit()
-        return ScoreResponse(results=[ScoreOut(**r.to_dict()) for r in results])
-
+    app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes)
+    errors.install(app)
+    for module in (ops, scoring, perspective, keys):
+        app.include_router(module.router)
     return app
 
 
@@ -130,4 +75,26 @@ def serve(*, host: str, port: int, model: str | None, database: str | None) -> N
     overrides = {k: v for k, v in (("model_dir", model), ("database_url", database)) if v}
     settings = Settings(**overrides)
     check_directory(Path(settings.model_dir))  # fail before binding the port, with the reason
-    uvicorn.run(create_app(settings), host=host, port=port)
+    configure_logging(json_logs=settings.log_json)
+    if settings.require_keys:
+        _first_start_key(settings)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False,
+                log_config=None)
+
+
+def _first_start_key(settings: Settings) -> None:
+    """On a database with no keys yet, create an admin key and print it once, so a fresh
+    install is usable without another step (it is stored hashed, like every key)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from service.auth import create_key
+    from service.db import ApiKey
+
+    engine = make_engine(settings.database_url)
+    with Session(engine) as session:
+        if session.scalar(select(func.count()).select_from(ApiKey)) == 0:
+            _, key = create_key(session, role="admin", name="first-start admin")
+            print(f"First start: created an admin API key (shown only this once; create more "
+                  f"with `civility keys create --role scorer`):\n  {key}", flush=True)
+    engine.dispose()

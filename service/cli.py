@@ -1,4 +1,4 @@
-"""The ``civility`` command line: score, evaluate, train, audit-labels, serve.
+"""The ``civility`` command line: score, evaluate, train, audit-labels, serve, keys.
 
 Bad input stops with exit code 2 and a one-line reason on stderr. Training and serving code is
 imported only by the subcommands that need it, so scoring stays light.
@@ -133,6 +133,32 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
 
 
+def cmd_keys(args: argparse.Namespace) -> None:
+    from sqlalchemy.orm import Session
+
+    from service.auth import KeyRequestError, create_key, revoke_key
+    from service.db import make_engine
+    from service.settings import Settings
+
+    settings = Settings(**({"database_url": args.database} if args.database else {}))
+    try:
+        engine = make_engine(settings.database_url)
+    except Exception as error:  # unreachable server, bad URL: one line, not a traceback
+        raise CliError(f"database {settings.database_url}: {error}".splitlines()[0]) from None
+    with Session(engine) as session:
+        if args.keys_command == "create":
+            try:
+                row, key = create_key(session, role=args.role, name=args.name or "")
+            except KeyRequestError as error:
+                raise CliError(str(error)) from None
+            print(f"created key {row.id} ({row.name}, role {row.role}); it is shown only once:")
+            print(key)
+        elif not revoke_key(session, args.id):
+            raise CliError(f"no active key with id {args.id}")
+        else:
+            print(f"revoked key {args.id}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civility", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -177,6 +203,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help=f"model directory (default: {RELEASE_DIR})")
     serve.add_argument("--database", help="SQLAlchemy URL (default: sqlite:///civility.db)")
     serve.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="create or revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key; prints it alone on the last line")
+    create.add_argument("--role", required=True, choices=("scorer", "moderator", "admin"))
+    create.add_argument("--name", help="who or what uses it")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+    for parser_ in (create, revoke):
+        parser_.add_argument("--database", help="SQLAlchemy URL (default: CIVILITY_DATABASE_URL "
+                                                "or sqlite:///civility.db)")
+    keys.set_defaults(func=cmd_keys)
     return parser
 
 

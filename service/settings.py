@@ -1,23 +1,43 @@
-"""Service settings, from environment variables prefixed ``CIVILITY_`` (or a ``.env`` file)."""
+"""Service settings: one typed object, from environment variables prefixed ``CIVILITY_`` or a
+``.env`` file in the working directory (see the README's settings table)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.artifact import RELEASE_DIR
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CIVILITY_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CIVILITY_", env_file=".env", extra="ignore", protected_namespaces=()
+    )
 
-    model_dir: Path = RELEASE_DIR
-    database_url: str = "sqlite:///civility.db"
-    max_batch: int = 64
-    max_text_chars: int = 20_000  # Perspective's limit is 20 KB per request
-    batch_size: int = 8
+    model_dir: Path = Field(RELEASE_DIR, description="model artifact directory")
+    database_url: str = Field("sqlite:///civility.db", description="SQLAlchemy URL")
+    require_keys: bool = Field(
+        True, description="false = local development mode: every request is admin, no key"
+    )
+    max_batch: int = Field(64, ge=1, description="comments per /v1/score request")
+    max_thread_comments: int = Field(500, ge=1, description="comments per /v1/threads:score")
+    max_comment_bytes: int = Field(20_480, ge=1, description="UTF-8 bytes per comment (20 KB)")
+    max_article_bytes: int = Field(200_000, ge=1, description="UTF-8 bytes per article text")
+    max_body_bytes: int = Field(4_000_000, ge=1, description="bytes per request body")
+    batch_size: int = Field(8, ge=1, description="comments per model forward pass")
+    batch_wait_ms: float = Field(
+        3.0, ge=0, description="how long the micro-batcher waits to fill a batch"
+    )
+    micro_batch_max: int = Field(64, ge=1, description="comments the micro-batcher merges")
+    score_timeout_s: float = Field(10.0, gt=0, description="scoring time limit per request")
+    rate_limit_per_minute: int = Field(
+        600, ge=0, description="requests per key per minute (0 = unlimited)"
+    )
+    rate_limit_burst: int = Field(60, ge=1, description="requests a key may send at once")
+    log_json: bool = Field(True, description="structured JSON logs (false = plain text)")
 
 
 @lru_cache
