@@ -108,6 +108,7 @@ class MicroBatcher:
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(comments))
             self.metrics.model_seconds.observe(time.perf_counter() - started)
+            self.metrics.observe_results(results)
         start = 0
         for job in jobs:
             end = start + len(job.comments)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 
 def test_health_names_the_model(client):
     response = client.get("/health")
@@ -44,3 +46,89 @@ def test_scored_comments_are_recorded_with_the_model_version(client):
     with Session(client.app.state.engine) as session:
         rows = session.scalars(select(ScoredComment)).all()
     assert [(r.external_id, r.model) for r in rows] == [("x", "tiny@0.0.1")]
+
+
+def test_article_and_parent_can_be_named_by_id(client):
+    client.post("/v1/articles", json={"id": "a1", "title": "War in Syria", "text": "Bombs."})
+    client.post("/v1/score", json={"comments": [{"id": "p1", "text": "Putin again."}]})
+    response = client.post("/v1/score", json={"comments": [
+        {"id": "r1", "text": "Nonsense.", "article_id": "a1", "parent_id": "p1"}]})
+    assert response.status_code == 200
+    assert response.json()["results"][0]["scores"]["off_topic"] is not None
+
+
+@pytest.mark.parametrize(
+    ("comment", "field"),
+    [
+        ({"text": "x", "article_id": "missing"}, "comments[0].article_id"),
+        ({"text": "x", "parent_id": "missing"}, "comments[0].parent_id"),
+    ],
+)
+def test_unknown_ids_are_422_naming_the_field(client, comment, field):
+    response = client.post("/v1/score", json={"comments": [comment]})
+    assert response.status_code == 422 and response.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ({"comments": [{"text": "   "}]}, 422, "comments[0]"),
+        ({"comments": [{"text": 3}]}, 422, "comments[0].text"),
+        ({"comments": "hello"}, 422, "comments"),
+        ({"comments": [{"text": "x", "article": {"title": "t"}, "article_id": "a"}]}, 422,
+         "article_id"),
+        ({"comments": [{"text": "x", "colour": "red"}]}, 422, "comments[0].colour"),
+        ({"comments": [{"text": "x"}], "attributes": ["toxicity"]}, 422, "attributes[0]"),
+        ({"comments": [{"text": "é" * 10_241}]}, 413, "comments[0].text"),
+    ],
+)
+def test_bad_input_names_the_field(client, body, status, fragment):
+    response = client.post("/v1/score", json=body)
+    assert response.status_code == status
+    payload = response.json()
+    assert fragment in payload.get("message", payload["detail"])
+
+
+def test_invalid_utf8_is_400(client):
+    response = client.post("/v1/score", content=b'{"comments": [{"text": "\xff\xfe"}]}',
+                           headers={"content-type": "application/json"})
+    assert response.status_code == 400 and "UTF-8" in response.json()["detail"]
+
+
+def test_body_over_the_limit_is_413_before_parsing(app_client):
+    client, keys = app_client(max_body_bytes=1000)
+    response = client.post("/v1/score", json={"comments": [{"text": "x" * 2000}]},
+                           headers={"Authorization": f"Bearer {keys['scorer']}"})
+    assert response.status_code == 413 and "body" in response.json()["detail"]
+
+
+def test_attributes_restrict_the_answer(client):
+    response = client.post("/v1/score", json={"comments": [{"text": "x"}],
+                                              "attributes": ["personal_attack"]})
+    assert list(response.json()["results"][0]["scores"]) == ["personal_attack"]
+
+
+def test_store_false_keeps_nothing(client):
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from service.db import ScoredComment
+
+    client.post("/v1/score", json={"comments": [{"id": "s", "text": "secret"}], "store": False})
+    with Session(client.app.state.engine) as session:
+        assert session.scalar(select(func.count()).select_from(ScoredComment)) == 0
+
+
+def test_slow_scoring_times_out_with_504(app_client):
+    import time
+
+    client, keys = app_client(score_timeout_s=0.05)
+    scorer = client.app.state.batcher.scorer
+    original = scorer.score
+    scorer.score = lambda *a, **k: (time.sleep(0.3), original(*a, **k))[1]
+    try:
+        response = client.post("/v1/score", json={"comments": [{"text": "x"}]},
+                               headers={"Authorization": f"Bearer {keys['scorer']}"})
+    finally:
+        scorer.score = original
+    assert response.status_code == 504 and "longer than" in response.json()["detail"]
