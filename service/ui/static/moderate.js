@@ -188,7 +188,7 @@ function renderItem(item, index) {
       el("button", { type: "button", class: "reject", text: "Reject (r)",
         "aria-label": `Reject comment ${item.comment_id}`,
         onclick: () => decide([item], "reject", state.reasons[item.comment_id] || "incivility") }),
-      decision ? el("span", { class: "decided", text: decision.automatic
+      decision && decision.action !== "hold" ? el("span", { class: "decided", text: decision.automatic
         ? `${decision.action} by rule ${decision.rule || ""}`
         : `${decision.action}${decision.reason ? " (" + decision.reason.replace(/_/g, " ") + ")" : ""} by ${decision.moderator}` }) : null,
       !undecided && decision && !decision.automatic ? el("button", { type: "button",
