@@ -13,6 +13,7 @@ from service import errors
 from service.auth import RateLimiter
 from service.batcher import MicroBatcher
 from service.db import make_engine
+from service.moderation import install_queue, start_queue, stop_queue
 from service.observability import Metrics, RequestContext, configure_logging
 from service.routes import keys, ops, perspective, scoring
 from service.settings import Settings, get_settings
@@ -51,11 +52,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_items=settings.micro_batch_max, batch_size=settings.batch_size, metrics=metrics,
         )
         await app.state.batcher.start()
+        await start_queue(app, settings)
         if not settings.require_keys:
             log.warning("DEVELOPMENT MODE: API keys are not required (CIVILITY_REQUIRE_KEYS="
                         "false); every caller is admin. Never expose this service like this.")
         log.info("serving %s from %s", app.state.scorer.config.tag, settings.model_dir)
         yield
+        await stop_queue(app)
         await app.state.batcher.stop()
         app.state.engine.dispose()
 
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (ops, scoring, perspective, keys):
         app.include_router(module.router)
+    install_queue(app)
     return app
 
 

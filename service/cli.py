@@ -1,4 +1,5 @@
-"""The ``civility`` command line: score, evaluate, train, audit-labels, serve, keys.
+"""The ``civility`` command line: score, evaluate, train, audit-labels, serve, keys,
+export-decisions.
 
 Bad input stops with exit code 2 and a one-line reason on stderr. Training and serving code is
 imported only by the subcommands that need it, so scoring stays light.
@@ -159,6 +160,37 @@ def cmd_keys(args: argparse.Namespace) -> None:
             print(f"revoked key {args.id}")
 
 
+def cmd_export_decisions(args: argparse.Namespace) -> None:
+    import datetime as dt
+
+    from sqlalchemy.orm import Session
+
+    from service.db import make_engine
+    from service.export import export_decisions
+    from service.settings import Settings
+
+    since = None
+    if args.since:
+        try:
+            since = dt.datetime.fromisoformat(args.since)
+        except ValueError:
+            raise CliError(f"--since: not a date (YYYY-MM-DD or ISO 8601): {args.since!r}"
+                           ) from None
+    output = Path(args.output)
+    if not output.parent.is_dir():
+        raise CliError(f"--output: folder not found: {output.parent}")
+    settings = Settings(**({"database_url": args.database} if args.database else {}))
+    try:
+        engine = make_engine(settings.database_url)
+    except Exception as error:  # unreachable server, bad URL: one line, not a traceback
+        raise CliError(f"database {settings.database_url}: {error}".splitlines()[0]) from None
+    with Session(engine) as session:
+        decisions, feedback = export_decisions(session, output, since=since)
+    engine.dispose()
+    print(f"wrote {decisions} moderator decisions and {feedback} suggestscore records "
+          f"to {output}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="civility", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -215,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
         parser_.add_argument("--database", help="SQLAlchemy URL (default: CIVILITY_DATABASE_URL "
                                                 "or sqlite:///civility.db)")
     keys.set_defaults(func=cmd_keys)
+
+    export = sub.add_parser("export-decisions",
+                            help="write moderator decisions as labelled training records")
+    export.add_argument("--since", help="only decisions made on or after this date (ISO 8601)")
+    export.add_argument("--output", "-o", required=True, help="JSONL file to write")
+    export.add_argument("--database", help="SQLAlchemy URL (default: CIVILITY_DATABASE_URL "
+                                           "or sqlite:///civility.db)")
+    export.set_defaults(func=cmd_export_decisions)
     return parser
 
 

@@ -9,12 +9,15 @@ from pathlib import Path
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -99,6 +102,89 @@ class ScoreFeedback(Base):
     client_token: Mapped[str | None] = mapped_column(String(200))
     key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---- moderation queue ---------------------------------------------------------------------
+QUEUE_STATUSES = ("scoring", "pending", "flagged", "approved", "rejected")
+DECISION_ACTIONS = ("approve", "reject", "hold", "undo")
+REASONS = ("incivility", "personal_attack", "off_topic", "spam", "hate", "other")
+
+
+class QueueComment(Base):
+    """A comment ingested for moderation, by the publisher's id (unique: ingesting it twice
+    finds the first), with the scores the model gave it and its place in the queue.
+
+    ``status`` is ``scoring`` from ingestion until the scores are stored (a crash in between
+    leaves it there for the start-up re-scoring), then what the rules made of it, then what a
+    moderator decided. ``version`` grows with every status change: a change is a conditional
+    UPDATE on the version the caller read, so of two concurrent deciders exactly one wins."""
+
+    __tablename__ = "queue_comments"
+    __table_args__ = (
+        CheckConstraint("status IN ('scoring', 'pending', 'flagged', 'approved', 'rejected')",
+                        name="ck_queue_comments_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comment_id: Mapped[str] = mapped_column(String(200), unique=True)
+    article_id: Mapped[str | None] = mapped_column(ForeignKey("articles.id"), index=True)
+    parent_id: Mapped[str | None] = mapped_column(String(200))
+    thread_path: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[str] = mapped_column(String(200), index=True)
+    author_name: Mapped[str] = mapped_column(String(200), default="")
+    text: Mapped[str] = mapped_column(Text)
+    posted_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="scoring", index=True)
+    scores: Mapped[dict | None] = mapped_column(JSON)
+    flags: Mapped[list | None] = mapped_column(JSON)
+    flag_list: Mapped[str] = mapped_column(Text, default="")  # ",a,b,": portable LIKE filter
+    spans: Mapped[dict | None] = mapped_column(JSON)
+    model: Mapped[str | None] = mapped_column(String(100))
+    scored_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    risk: Mapped[float | None] = mapped_column(Float, index=True)
+    risk_total: Mapped[float | None] = mapped_column(Float)
+    rule: Mapped[str | None] = mapped_column(String(300))
+    decision_id: Mapped[int | None] = mapped_column(Integer)  # the decision in force
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_by_name: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Decision(Base):
+    """One decision on a queue comment, human or automatic (a rule's), never updated or
+    deleted: the audit log and, for human decisions, the retraining data. Unique per
+    (comment, version): the same state change cannot be recorded twice."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        UniqueConstraint("queue_comment_id", "version", name="uq_decisions_comment_version"),
+        CheckConstraint("action IN ('approve', 'reject', 'hold', 'undo')",
+                        name="ck_decisions_action"),
+        CheckConstraint("reason IS NULL OR reason IN ('incivility', 'personal_attack', "
+                        "'off_topic', 'spam', 'hate', 'other')", name="ck_decisions_reason"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    queue_comment_id: Mapped[int] = mapped_column(ForeignKey("queue_comments.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20))
+    previous_status: Mapped[str] = mapped_column(String(20))
+    previous_decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    undoes_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    reason: Mapped[str | None] = mapped_column(String(30))
+    note: Mapped[str | None] = mapped_column(Text)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    rule: Mapped[str | None] = mapped_column(String(300))
+    moderator: Mapped[str | None] = mapped_column(String(200))
+    key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id"))
+    scores: Mapped[dict | None] = mapped_column(JSON)
+    flags: Mapped[list | None] = mapped_column(JSON)
+    model: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                    index=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

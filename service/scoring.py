@@ -40,7 +40,8 @@ def find_articles(session: Session, ids: set[str]) -> dict[str, Article]:
 
 
 def find_comment_texts(session: Session, ids: set[str]) -> dict[str, str]:
-    """Texts of earlier comments by the caller's ids (latest wins)."""
+    """Texts of earlier comments by the caller's ids: scored ones (latest wins) and those
+    ingested for moderation (which win: their id is the publisher's own, unique)."""
     if not ids:
         return {}
     rows = session.execute(
@@ -48,7 +49,10 @@ def find_comment_texts(session: Session, ids: set[str]) -> dict[str, str]:
         .where(db.ScoredComment.external_id.in_(ids))
         .order_by(db.ScoredComment.id)
     )
-    return {external_id: text for external_id, text in rows}
+    texts = {external_id: text for external_id, text in rows}
+    texts.update(session.execute(select(db.QueueComment.comment_id, db.QueueComment.text)
+                                 .where(db.QueueComment.comment_id.in_(ids))).all())
+    return texts
 
 
 def resolve_comments(session: Session, items: Sequence[CommentIn],

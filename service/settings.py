@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     )
     rate_limit_burst: int = Field(60, ge=1, description="requests a key may send at once")
     log_json: bool = Field(True, description="structured JSON logs (false = plain text)")
+    rules_file: Path | None = Field(
+        None, description="moderation rules (TOML, e.g. configs/rules.toml; default: hold "
+                          "what the model flags)"
+    )
+    claim_seconds: float = Field(600, gt=0, description="how long a moderator's claim lasts")
+    max_ingest_comments: int = Field(500, ge=1, description="comments per POST /v1/comments")
+    rescore_interval_s: float = Field(
+        60, gt=0, description="how often comments left unscored are scored again"
+    )
 
 
 @lru_cache

@@ -8,15 +8,18 @@ JSON object per line, blank lines ignored)::
      "article": {"title": "...", "text": "..."} | null,   # what the comment was posted under
      "parent": "text of the comment replied to" | null,
      "decision": "approve" | "reject",
-     "reason": "offensive" | "abusive" | "spam" | "harassment" | "hate_speech" | "irrelevant"
-               | "other" | null,            # rejections only
+     "reason": "incivility" | "personal_attack" | "off_topic" | "spam" | "hate" | "other"
+               | null,                      # rejections only (the service's reasons; Coral's
+                                            # offensive, abusive, harassment, hate_speech and
+                                            # irrelevant are accepted too)
      "labels": {"<attribute>": 0 | 1} | null,   # explicit per-attribute labels; they win
      "moderator": "moderator id",           # str, required
      "decided_at": "2024-05-01T12:00:00Z",  # ISO 8601; naive times are taken as UTC
      "model": "civility-minilm 0.1.0" | null}   # the model whose scores the moderator saw
 
 The attribute labels of an approval and of each rejection reason come from the YAML; context
-attributes (off_topic) are only labelled when an article or parent is given. When a comment was
+attributes (off_topic) are only labelled when an article or parent is given. Other fields (the
+service writes ``note``, ``scores``, ``source``) are ignored. When a comment was
 decided more than once, the latest ``decided_at`` wins. Decisions that end up with no labels
 (spam, other) are skipped. A malformed line raises ``ValueError`` naming the file and line.
 Split: seeded by comment id.
@@ -34,7 +37,10 @@ from training.data.labelled import clean, split_of
 from training.records import Record
 
 DECISIONS = ("approve", "reject")
-REASONS = ("offensive", "abusive", "spam", "harassment", "hate_speech", "irrelevant", "other")
+REASONS = (
+    "incivility", "personal_attack", "off_topic", "spam", "hate", "other",  # Civility's queue
+    "offensive", "abusive", "harassment", "hate_speech", "irrelevant",  # Coral's words
+)
 
 
 def _optional_str(value, name: str) -> str | None:
