@@ -164,6 +164,18 @@ class CivilityNetwork(nn.Module):
             parts += [comment * other, (comment - other).abs() * flag, cosine, flag]
         return self.context_head(torch.cat(parts, dim=-1)).squeeze(-1)
 
+    def comment_heads(
+        self, states: torch.Tensor, topic: torch.Tensor | None, attention_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Attribute logits (B, A), span logits (B, T) and the pooled comment embedding."""
+        # heads read the fine-tuned branch; without a topic branch that is the topic embedding
+        pooled = mean_pool(states, attention_mask).float() if len(self.topic_layers) else topic
+        return {
+            "logits": self.heads(self.dropout(pooled)),
+            "span_logits": self.span_head(self.dropout(states.float())).squeeze(-1),
+            "pooled": pooled,
+        }
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -181,17 +193,7 @@ class CivilityNetwork(nn.Module):
         context head are skipped: the output has no ``topic`` and no ``context_logit``.
         """
         states, topic_embedding = self.encode(input_ids, attention_mask, topic=topic)
-        # heads read the fine-tuned branch; without a topic branch that is the topic embedding
-        pooled = (
-            mean_pool(states, attention_mask).float()
-            if len(self.topic_layers)
-            else topic_embedding
-        )
-        out = {
-            "logits": self.heads(self.dropout(pooled)),
-            "span_logits": self.span_head(self.dropout(states.float())).squeeze(-1),
-            "pooled": pooled,
-        }
+        out = self.comment_heads(states, topic_embedding, attention_mask)
         if not topic:
             return out
         out["topic"] = topic_embedding

@@ -60,11 +60,7 @@ class Scorer(ScorerBase):
         """Load an artifact directory (no network access; raises ``ArtifactError``)."""
         path = Path(path)
         artifact.check_directory(path)
-        try:
-            config = ModelConfig.from_dict(artifact.read_json(path / artifact.CONFIG))
-        except (KeyError, TypeError) as error:  # unknown attribute, missing field
-            reason = error.args[0] if error.args else error
-            raise ArtifactError(f"{path / artifact.CONFIG}: {reason}") from None
+        config = artifact.read_config(path)
         network = CivilityNetwork(
             BertConfig(**config.encoder),
             comment_attributes=config.comment_attributes,
