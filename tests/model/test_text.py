@@ -229,3 +229,11 @@ def test_fast_tokenizer_gives_the_ids_and_offsets_of_autotokenizer(tiny_base, wh
         assert encode_texts(fast, texts, max_length=max_length, head_fraction=head) == expected
     assert (fast.cls_token_id, fast.sep_token_id, fast.pad_token_id) == (
         reference.cls_token_id, reference.sep_token_id, reference.pad_token_id)
+
+
+@pytest.mark.parametrize("text", ["You are an idiot.", "line\nbreak\r\nand\ttab\x0bv\x0cf",
+                                  "bell\x07 and nul\x00 removed", "", "  spaces  ", "~!@#$%^&*()"])
+def test_ascii_fast_path_equals_the_general_normalisation(text):
+    from model.text import _normalise_each_character
+
+    assert normalise_with_offsets(text) == _normalise_each_character(text)
