@@ -33,25 +33,11 @@ class Scorer(ScorerBase):
     >>> scorer.score([{"text": "...", "article": {"title": "..."}, "parent": "..."}])  # +SKIP
     """
 
-    def __init__(
-        self,
-        network: CivilityNetwork,
-        tokenizer,
-        config: ModelConfig,
-        *,
-        thresholds: dict,
-        calibration: dict,
-        path: Path | None = None,
-        context_cache_size: int = 4096,
-    ) -> None:
-        super().__init__(
-            tokenizer,
-            config,
-            thresholds=thresholds,
-            calibration=calibration,
-            path=path,
-            context_cache_size=context_cache_size,
-        )
+    def __init__(self, network: CivilityNetwork, tokenizer, config: ModelConfig,
+                 **options) -> None:
+        """``options``: ``thresholds``, ``calibration``, ``path``, ``context_cache_size``
+        (see ``ScorerBase``)."""
+        super().__init__(tokenizer, config, **options)
         self.network = network.eval()
 
     # ---- loading and saving -------------------------------------------------------------
