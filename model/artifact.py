@@ -98,3 +98,12 @@ def check_directory(path: Path) -> None:
     missing = [name for name in REQUIRED if not (path / name).exists()]
     if missing:
         raise ArtifactError(f"{path} is not a Civility model: missing {', '.join(missing)}")
+
+
+def read_config(path: Path) -> ModelConfig:
+    """The artifact's ``ModelConfig`` (raises ``ArtifactError`` with the reason)."""
+    try:
+        return ModelConfig.from_dict(read_json(path / CONFIG))
+    except (KeyError, TypeError) as error:  # unknown attribute, missing field
+        reason = error.args[0] if error.args else error
+        raise ArtifactError(f"{path / CONFIG}: {reason}") from None

@@ -1,10 +1,13 @@
-"""Tokenisation with the head-and-tail truncation policy, and dynamic padding."""
+"""Tokenisation with the head-and-tail truncation policy, and dynamic padding (torch-free: the
+runtime form uses it without PyTorch; ``pad_batch`` converts to tensors for the PyTorch path)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
-import torch
+import numpy as np
 
 from model.text import head_tail_keep
 
@@ -16,6 +19,40 @@ class Encoded:
 
     input_ids: list[int]
     offsets: list[tuple[int, int]]
+
+
+class FastTokenizer:
+    """An artifact's ``tokenizer.json`` through the ``tokenizers`` library alone (no
+    transformers import): the same ids and offsets as ``AutoTokenizer``, called the same way.
+
+    Padding and truncation stored in the file are switched off: some base models ship
+    ``tokenizer.json`` padding every input to 128 tokens, and truncation is ours (head + tail).
+    """
+
+    def __init__(self, directory: str | Path) -> None:
+        from tokenizers import Tokenizer
+
+        directory = Path(directory)
+        self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.no_truncation()
+        settings_path = directory / "tokenizer_config.json"
+        settings = json.loads(settings_path.read_text("utf-8")) if settings_path.exists() else {}
+        self.cls_token_id = self._id(settings.get("cls_token", "[CLS]"))
+        self.sep_token_id = self._id(settings.get("sep_token", "[SEP]"))
+        self.pad_token_id = self._id(settings.get("pad_token", "[PAD]"))
+
+    def _id(self, token: str | dict) -> int:
+        name = token["content"] if isinstance(token, dict) else token
+        token_id = self._tokenizer.token_to_id(name)
+        if token_id is None:
+            raise ValueError(f"tokenizer.json has no {name!r} token")
+        return token_id
+
+    def __call__(self, texts: list[str], **_: object) -> dict[str, list]:
+        """``tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)``."""
+        batch = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        return {"input_ids": [e.ids for e in batch], "offset_mapping": [e.offsets for e in batch]}
 
 
 def encode_texts(
@@ -32,25 +69,36 @@ def encode_texts(
     encoded = []
     for ids, offsets in zip(batch["input_ids"], batch["offset_mapping"], strict=True):
         head, tail = head_tail_keep(len(ids), budget, head_fraction=head_fraction)
-        keep = list(range(head)) + list(range(len(ids) - tail, len(ids)))
+        if head + tail < len(ids):  # drop the middle
+            ids = ids[:head] + ids[len(ids) - tail :]
+            offsets = offsets[:head] + offsets[len(offsets) - tail :]
         encoded.append(
             Encoded(
-                input_ids=[cls] + [ids[i] for i in keep] + [sep],
-                offsets=[(0, 0)] + [tuple(offsets[i]) for i in keep] + [(0, 0)],
+                input_ids=[cls, *ids, sep],
+                offsets=[(0, 0), *map(tuple, offsets), (0, 0)],
             )
         )
     return encoded
 
 
-def pad_batch(encoded: list[Encoded], *, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad to the longest sequence of this batch (never to the maximum length)."""
+def pad_arrays(encoded: list[Encoded], *, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pad to the longest sequence of this batch (never to the maximum length): int64 ids and
+    attention mask."""
     width = max(len(e.input_ids) for e in encoded)
-    ids = torch.full((len(encoded), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    ids = np.full((len(encoded), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(encoded), width), dtype=np.int64)
     for row, e in enumerate(encoded):
-        ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        ids[row, : len(e.input_ids)] = e.input_ids
         mask[row, : len(e.input_ids)] = 1
     return ids, mask
+
+
+def pad_batch(encoded: list[Encoded], *, pad_id: int):
+    """``pad_arrays`` as PyTorch tensors (for training and the PyTorch scorer)."""
+    import torch
+
+    ids, mask = pad_arrays(encoded, pad_id=pad_id)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:

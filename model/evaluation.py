@@ -7,20 +7,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from model.comments import Comment, char_spans
 from model.metrics import per_label_metrics, span_f1
-from model.scorer import Comment, Scorer, char_spans
-
-
-def calibrated_matrix(scorer: Scorer, rows: Sequence[dict]) -> np.ndarray:
-    """(n, attributes) calibrated probabilities from ``raw_scores`` rows; NaN where unscored."""
-    names = scorer.config.attributes
-    out = np.full((len(rows), len(names)), np.nan)
-    for j, name in enumerate(names):
-        logits = np.array([row["logits"].get(name, np.nan) for row in rows], dtype=float)
-        scored = ~np.isnan(logits)
-        if scored.any():
-            out[scored, j] = scorer.calibrate(name, logits[scored])
-    return out
+from model.scoring import ScorerBase, calibrated_matrix  # noqa: F401 (re-exported)
 
 
 def span_chars_at(row: dict, *, threshold: float) -> set[int]:
@@ -40,7 +29,7 @@ def label_matrix(labels: Sequence[Mapping[str, float] | None], names: Sequence[s
 
 
 def evaluate(
-    scorer: Scorer,
+    scorer: ScorerBase,
     comments: Sequence[Comment],
     labels: Sequence[Mapping[str, float] | None],
     *,

@@ -102,10 +102,16 @@ class CivilityNetwork(nn.Module):
                 parameter.requires_grad_(False)
 
     def encode(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, toxicity: bool = True
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        toxicity: bool = True,
+        topic: bool = True,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Token states of the fine-tuned branch (None unless ``toxicity``) and unit topic
-        embeddings (B, H): one pass through the trunk, then each branch's top layers."""
+        embeddings (B, H; None unless ``topic``): one pass through the trunk, then each
+        branch's top layers. Without a separate topic branch both come from one pass."""
         if not len(self.topic_layers):
             states = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
             states = states.last_hidden_state
@@ -117,15 +123,19 @@ class CivilityNetwork(nn.Module):
         layers = self.encoder.encoder.layer
         for layer in layers[: self.shared_layers]:
             hidden = layer(hidden, mask)
-        topic = hidden
-        for layer in self.topic_layers:
-            topic = layer(topic, mask)
-        topic = nn.functional.normalize(mean_pool(topic, attention_mask).float(), dim=-1)
+        topic_embedding = None
+        if topic:  # comments without article or parent skip this branch
+            branch = hidden
+            for layer in self.topic_layers:
+                branch = layer(branch, mask)
+            topic_embedding = nn.functional.normalize(
+                mean_pool(branch, attention_mask).float(), dim=-1
+            )
         if not toxicity:
-            return None, topic
+            return None, topic_embedding
         for layer in layers[self.shared_layers :]:
             hidden = layer(hidden, mask)
-        return hidden, topic
+        return hidden, topic_embedding
 
     def embed(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor
@@ -154,6 +164,18 @@ class CivilityNetwork(nn.Module):
             parts += [comment * other, (comment - other).abs() * flag, cosine, flag]
         return self.context_head(torch.cat(parts, dim=-1)).squeeze(-1)
 
+    def comment_heads(
+        self, states: torch.Tensor, topic: torch.Tensor | None, attention_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Attribute logits (B, A), span logits (B, T) and the pooled comment embedding."""
+        # heads read the fine-tuned branch; without a topic branch that is the topic embedding
+        pooled = mean_pool(states, attention_mask).float() if len(self.topic_layers) else topic
+        return {
+            "logits": self.heads(self.dropout(pooled)),
+            "span_logits": self.span_head(self.dropout(states.float())).squeeze(-1),
+            "pooled": pooled,
+        }
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -163,22 +185,24 @@ class CivilityNetwork(nn.Module):
         parent: torch.Tensor | None = None,
         has_article: torch.Tensor | None = None,
         has_parent: torch.Tensor | None = None,
+        topic: bool = True,
     ) -> dict[str, torch.Tensor]:
-        """Score a batch of comments; ``article``/``parent`` are precomputed unit embeddings."""
-        states, topic = self.encode(input_ids, attention_mask)
-        # heads read the fine-tuned branch; without a topic branch that is the topic embedding
-        pooled = mean_pool(states, attention_mask).float() if len(self.topic_layers) else topic
-        out = {
-            "logits": self.heads(self.dropout(pooled)),
-            "span_logits": self.span_head(self.dropout(states.float())).squeeze(-1),
-            "pooled": pooled,
-        }
+        """Score a batch of comments; ``article``/``parent`` are precomputed unit embeddings.
+
+        With ``topic=False`` (no comment of the batch has context) the topic branch and the
+        context head are skipped: the output has no ``topic`` and no ``context_logit``.
+        """
+        states, topic_embedding = self.encode(input_ids, attention_mask, topic=topic)
+        out = self.comment_heads(states, topic_embedding, attention_mask)
+        if not topic:
+            return out
+        out["topic"] = topic_embedding
         batch = input_ids.shape[0]
         if has_article is None:
             has_article = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
         if has_parent is None:
             has_parent = torch.zeros(batch, dtype=torch.bool, device=input_ids.device)
         out["context_logit"] = self.context_logit(
-            topic, article, parent, has_article=has_article, has_parent=has_parent
+            topic_embedding, article, parent, has_article=has_article, has_parent=has_parent
         )
         return out

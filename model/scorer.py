@@ -1,10 +1,9 @@
-"""The scorer: load an artifact, score comments with their context, return plain Python."""
+"""The PyTorch scorer: the reference form. Loads an artifact, scores comments with their
+context, returns plain Python. ``model.loading.load_scorer`` picks the faster runtime form
+(``model.runtime.OnnxScorer``, same API and results) when it is built."""
 
 from __future__ import annotations
 
-import hashlib
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,6 @@ from transformers import AutoTokenizer, BertConfig
 
 from model import artifact
 from model.artifact import RELEASE_DIR, ArtifactError, ModelConfig  # noqa: F401
-from model.calibration import apply_calibration
 from model.comments import (  # noqa: F401 (re-exported: the scorer's public types)
     NO_CONTEXT,
     Article,
@@ -22,12 +20,11 @@ from model.comments import (  # noqa: F401 (re-exported: the scorer's public typ
     ScoreResult,
     char_spans,
 )
-from model.encoding import Encoded, encode_texts, length_sorted_batches, pad_batch
 from model.network import CivilityNetwork
-from model.text import normalise, normalise_with_offsets
+from model.scoring import ContextBatch, ScorerBase
 
 
-class Scorer:
+class Scorer(ScorerBase):
     """Scores comments for incivility, personal attacks, off-topic drift and more.
 
     >>> scorer = Scorer.from_pretrained("model/release")              # doctest: +SKIP
@@ -36,25 +33,12 @@ class Scorer:
     >>> scorer.score([{"text": "...", "article": {"title": "..."}, "parent": "..."}])  # +SKIP
     """
 
-    def __init__(
-        self,
-        network: CivilityNetwork,
-        tokenizer,
-        config: ModelConfig,
-        *,
-        thresholds: dict,
-        calibration: dict,
-        path: Path | None = None,
-        context_cache_size: int = 4096,
-    ) -> None:
+    def __init__(self, network: CivilityNetwork, tokenizer, config: ModelConfig,
+                 **options) -> None:
+        """``options``: ``thresholds``, ``calibration``, ``path``, ``context_cache_size``
+        (see ``ScorerBase``)."""
+        super().__init__(tokenizer, config, **options)
         self.network = network.eval()
-        self.tokenizer = tokenizer
-        self.config = config
-        self.thresholds = thresholds
-        self.calibration = calibration
-        self.path = path
-        self._context_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
-        self._context_cache_size = context_cache_size
 
     # ---- loading and saving -------------------------------------------------------------
     @classmethod
@@ -62,11 +46,7 @@ class Scorer:
         """Load an artifact directory (no network access; raises ``ArtifactError``)."""
         path = Path(path)
         artifact.check_directory(path)
-        try:
-            config = ModelConfig.from_dict(artifact.read_json(path / artifact.CONFIG))
-        except (KeyError, TypeError) as error:  # unknown attribute, missing field
-            reason = error.args[0] if error.args else error
-            raise ArtifactError(f"{path / artifact.CONFIG}: {reason}") from None
+        config = artifact.read_config(path)
         network = CivilityNetwork(
             BertConfig(**config.encoder),
             comment_attributes=config.comment_attributes,
@@ -119,145 +99,29 @@ class Scorer:
             (path / artifact.MODEL_CARD).write_text(model_card, encoding="utf-8")
         return path
 
-    # ---- scoring --------------------------------------------------------------------------
-    def score(
-        self,
-        comments: str | Comment | Mapping | Sequence[str | Comment | Mapping],
-        *,
-        spans: bool = False,
-        batch_size: int = 8,
-    ) -> ScoreResult | list[ScoreResult]:
-        """Score one comment (returns a ``ScoreResult``) or a list (returns a list, same order)."""
-        single = isinstance(comments, (str, Comment, Mapping))
-        items = [Comment.coerce(c) for c in ([comments] if single else comments)]
-        raw = self.raw_scores(items, batch_size=batch_size, spans=spans)
-        results = [self._result(item, row) for item, row in zip(items, raw, strict=True)]
-        return results[0] if single else results
-
-    def raw_scores(
-        self, comments: Sequence[Comment], *, batch_size: int = 8, spans: bool = False
-    ) -> list[dict]:
-        """Uncalibrated logits per comment (``{"logits": {...}, "span_probs": ...}``).
-
-        Used by ``score`` and by training-time calibration; one forward pass per batch.
-        """
-        normalised = [normalise_with_offsets(c.text) for c in comments]
-        encoded = encode_texts(
-            self.tokenizer,
-            [text for text, _ in normalised],
-            max_length=self.config.max_length,
-            head_fraction=self.config.head_fraction,
-        )
-        out: list[dict] = [{} for _ in comments]
-        lengths = [len(e.input_ids) for e in encoded]
+    # ---- the two network calls -----------------------------------------------------------
+    def _forward(
+        self, ids: np.ndarray, mask: np.ndarray, context: ContextBatch | None
+    ) -> dict[str, np.ndarray]:
+        ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
-            for batch in length_sorted_batches(lengths, batch_size):
-                self._score_batch(
-                    [comments[i] for i in batch],
-                    [encoded[i] for i in batch],
-                    [out[i] for i in batch],
-                    spans=spans,
+            if context is None:
+                result = self.network(ids_t, mask_t, topic=False)
+            else:
+                result = self.network(
+                    ids_t,
+                    mask_t,
+                    article=torch.from_numpy(context.article),
+                    parent=torch.from_numpy(context.parent),
+                    has_article=torch.from_numpy(context.has_article),
+                    has_parent=torch.from_numpy(context.has_parent),
                 )
-        if spans:
-            for row, (_, index), enc, comment in zip(out, normalised, encoded, comments,
-                                                     strict=True):
-                row["offsets"], row["index"], row["text"] = enc.offsets, index, comment.text
+        out = {name: result[name].float().numpy() for name in ("logits", "span_logits")}
+        if context is not None:
+            out["context_logit"] = result["context_logit"].float().numpy()
         return out
 
-    def _score_batch(
-        self, comments: list[Comment], encoded: list[Encoded], rows: list[dict], *, spans: bool
-    ) -> None:
-        ids, mask = pad_batch(encoded, pad_id=self.tokenizer.pad_token_id)
-        article, has_article = self._context(
-            [c.article.content if c.article else None for c in comments], head_fraction=1.0
-        )
-        parent, has_parent = self._context(
-            [c.parent for c in comments], head_fraction=self.config.head_fraction
-        )
-        result = self.network(
-            ids,
-            mask,
-            article=article,
-            parent=parent,
-            has_article=has_article,
-            has_parent=has_parent,
-        )
-        logits = result["logits"].float().numpy()
-        context_logit = result["context_logit"].float().numpy()
-        span_probs = torch.sigmoid(result["span_logits"].float()).numpy()
-        for j, row in enumerate(rows):
-            row["logits"] = dict(
-                zip(self.config.comment_attributes, logits[j].tolist(), strict=True)
-            )
-            if has_article[j] or has_parent[j]:
-                for name in self.config.attributes:
-                    if name not in row["logits"]:
-                        row["logits"][name] = float(context_logit[j])
-            if spans:
-                row["span_probs"] = span_probs[j, : len(encoded[j].input_ids)]
-
-    def embed_context(self, texts: list[str], *, head_fraction: float = 1.0) -> torch.Tensor:
-        """Unit embeddings of context texts (articles, parents), cached by content."""
-        keys = [hashlib.sha1(f"{head_fraction}:{t}".encode()).hexdigest() for t in texts]
-        missing = [i for i, k in enumerate(keys) if k not in self._context_cache]
-        if missing:
-            encoded = encode_texts(
-                self.tokenizer,
-                [normalise(texts[i]) for i in missing],
-                max_length=self.config.context_max_length,
-                head_fraction=head_fraction,
-            )
-            ids, mask = pad_batch(encoded, pad_id=self.tokenizer.pad_token_id)
-            with torch.inference_mode():
-                _, pooled = self.network.embed(ids, mask)
-            for i, vector in zip(missing, pooled, strict=True):
-                self._context_cache[keys[i]] = vector
-                if len(self._context_cache) > self._context_cache_size:
-                    self._context_cache.popitem(last=False)
-        for k in keys:
-            self._context_cache.move_to_end(k)
-        return torch.stack([self._context_cache[k] for k in keys])
-
-    def _context(
-        self, texts: list[str | None], *, head_fraction: float
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
-        present = torch.tensor([bool(t and t.strip()) for t in texts])
-        if not present.any():
-            return None, present
-        given = [i for i, p in enumerate(present.tolist()) if p]
-        vectors = self.embed_context([texts[i] for i in given], head_fraction=head_fraction)
-        full = torch.zeros(len(texts), vectors.shape[-1])
-        full[given] = vectors
-        return full, present
-
-    def calibrate(self, name: str, logits: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities of attribute ``name`` for an array of raw logits."""
-        calibrator = self.calibration.get(name, {"method": "identity"})
-        return apply_calibration(np.asarray(logits, dtype=float), calibrator)
-
-    def threshold(self, name: str) -> float:
-        return float(self.thresholds["attributes"][name]["threshold"])
-
-    def _result(self, comment: Comment, row: dict) -> ScoreResult:
-        scores: dict[str, float | None] = {}
-        unscored: dict[str, str] = {}
-        for name in self.config.attributes:
-            logit = row["logits"].get(name)
-            if logit is None:
-                scores[name] = None
-                unscored[name] = NO_CONTEXT
-            else:
-                scores[name] = round(float(self.calibrate(name, [logit])[0]), 6)
-        flags = [n for n, s in scores.items() if s is not None and s >= self.threshold(n)]
-        span_map = None
-        if "span_probs" in row:
-            threshold = self.thresholds.get("spans", {}).get("threshold", 0.5)
-            span_map = {self.config.span_attribute: char_spans(row, threshold=threshold)}
-        return ScoreResult(
-            scores=scores,
-            flags=flags,
-            model=self.config.tag,
-            id=comment.id,
-            unscored=unscored,
-            spans=span_map,
-        )
+    def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            _, pooled = self.network.embed(torch.from_numpy(ids), torch.from_numpy(mask))
+        return pooled.float().numpy()

@@ -31,12 +31,28 @@ _CONFUSABLES = dict(
 )
 
 
+# ASCII is its own NFKC form and holds no look-alikes: only its controls need mapping.
+_ASCII_CONTROLS = {
+    code: ("\n" if chr(code) in "\n\r" else " ") if chr(code) in _WHITESPACE_CONTROLS else None
+    for code in range(128)
+    if unicodedata.category(chr(code)) == "Cc"
+}
+
+
 def normalise_with_offsets(text: str) -> tuple[str, list[int]]:
     """Normalise ``text`` and return it with, for each output character, its source index.
 
     >>> normalise_with_offsets("ｙｏｕ\\u200bidiot")[0]
     'youidiot'
     """
+    if text.isascii():  # the common case, without the per-character loop
+        mapped = text.translate(_ASCII_CONTROLS)
+        if len(mapped) == len(text):  # nothing removed: offsets are the identity
+            return mapped, list(range(len(text)))
+    return _normalise_each_character(text)
+
+
+def _normalise_each_character(text: str) -> tuple[str, list[int]]:
     out: list[str] = []
     index: list[int] = []
     i, n = 0, len(text)

@@ -1,5 +1,5 @@
-"""The ``civility`` command line: score, evaluate, train, audit-labels, serve, keys,
-export-decisions.
+"""The ``civility`` command line: score, evaluate, train, audit-labels, build-runtime, serve,
+keys, export-decisions.
 
 Bad input stops with exit code 2 and a one-line reason on stderr. Training and serving code is
 imported only by the subcommands that need it, so scoring stays light.
@@ -18,6 +18,8 @@ from model.artifact import RELEASE_DIR, ArtifactError
 
 EXIT_USAGE = 2
 PROGRESS_MIN_RECORDS = 200
+BACKENDS = ("auto", "onnx", "torch")
+BACKEND_HELP = "auto: the ONNX Runtime form (built once if missing), else PyTorch"
 MISSING_MODEL_HINT = ("train one with `civility train --config configs/release.yaml` or "
                       "point --model at a model directory")
 
@@ -26,12 +28,11 @@ class CliError(Exception):
     """A user error: printed as one line, exit code 2."""
 
 
-def _load_scorer(path: str | None):
-    from model.scorer import Scorer
+def _load_scorer(path: str | None, backend: str = "auto"):
+    from model.loading import load_scorer
 
-    directory = Path(path) if path else RELEASE_DIR
     try:
-        return Scorer.from_pretrained(directory)
+        return load_scorer(path, backend=backend)
     except ArtifactError as error:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
 
@@ -61,7 +62,7 @@ def cmd_score(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise CliError("--batch-size must be at least 1")
     records = _read_all(Path(args.input), args.skip_bad)
-    scorer = _load_scorer(args.model)
+    scorer = _load_scorer(args.model, args.backend)
     chunk = max(args.batch_size * 16, 256)
     output = open(args.output, "w", encoding="utf-8") if args.output else nullcontext(sys.stdout)
     with output as sink, _progress(len(records), "scoring") as bar:
@@ -81,7 +82,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     records = _read_all(Path(args.input), args.skip_bad)
     if not any(r.labels for r in records):
         raise CliError(f"{args.input}: no record has 'labels' to evaluate against")
-    scorer = _load_scorer(args.model)
+    scorer = _load_scorer(args.model, args.backend)
     spans = [r.span_chars for r in records]
     result = evaluate(scorer, [r.comment for r in records], [r.labels for r in records],
                       span_chars=spans if any(s is not None for s in spans) else None,
@@ -123,6 +124,16 @@ def cmd_audit_labels(args: argparse.Namespace) -> None:
     from training.audit import main as audit_main
 
     audit_main(args)
+
+
+def cmd_build_runtime(args: argparse.Namespace) -> None:
+    from model.loading import build_runtime
+
+    try:
+        directory = build_runtime(args.model or RELEASE_DIR, force=args.force)
+    except ArtifactError as error:
+        raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
+    print(f"runtime form ready in {directory}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -203,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=int, default=8)
     score.add_argument("--spans", action="store_true", help="add character spans")
     score.add_argument("--skip-bad", action="store_true", help="skip malformed records")
+    score.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     score.set_defaults(func=cmd_score)
 
     ev = sub.add_parser("evaluate", help="metrics of a model on a labelled file")
@@ -211,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--output", "-o", help="write metrics as JSON here")
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--skip-bad", action="store_true")
+    ev.add_argument("--backend", choices=BACKENDS, default="auto", help=BACKEND_HELP)
     ev.set_defaults(func=cmd_evaluate)
 
     tr = sub.add_parser("train", help="fine-tune a model and write an artifact")
@@ -228,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--top", type=int, default=20)
     audit.add_argument("--folds", type=int, default=5)
     audit.set_defaults(func=cmd_audit_labels)
+
+    runtime = sub.add_parser("build-runtime", help="build and cache the fast runtime form")
+    runtime.add_argument("--model", help=f"model directory (default: {RELEASE_DIR})")
+    runtime.add_argument("--force", action="store_true", help="rebuild even if cached")
+    runtime.set_defaults(func=cmd_build_runtime)
 
     serve = sub.add_parser("serve", help="run the HTTP scoring service")
     serve.add_argument("--host", default="127.0.0.1")

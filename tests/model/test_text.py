@@ -212,3 +212,28 @@ def test_encode_texts_of_no_texts_is_empty(tokenizer):
 def test_next_line_control_is_a_line_break_not_removed():
     # removing U+0085 would glue the words around it together ("youidiot")
     assert normalise("you\x85idiot") == "you\nidiot"
+
+
+# ---- the tokenizers-only adapter used by the runtime form ----------------------------------------
+@pytest.mark.parametrize("which", ["tiny", "release"])
+def test_fast_tokenizer_gives_the_ids_and_offsets_of_autotokenizer(tiny_base, which):
+    from model.artifact import RELEASE_DIR
+    from model.encoding import FastTokenizer
+
+    directory = tiny_base if which == "tiny" else RELEASE_DIR
+    reference = AutoTokenizer.from_pretrained(str(directory), local_files_only=True)
+    fast = FastTokenizer(directory)
+    texts = ["You are an IDIOT, Stéphane!", "the " * 300 + "moron", "naïve café — ok?", "x"]
+    for max_length, head in ((32, 0.67), (256, 0.67), (16, 1.0)):
+        expected = encode_texts(reference, texts, max_length=max_length, head_fraction=head)
+        assert encode_texts(fast, texts, max_length=max_length, head_fraction=head) == expected
+    assert (fast.cls_token_id, fast.sep_token_id, fast.pad_token_id) == (
+        reference.cls_token_id, reference.sep_token_id, reference.pad_token_id)
+
+
+@pytest.mark.parametrize("text", ["You are an idiot.", "line\nbreak\r\nand\ttab\x0bv\x0cf",
+                                  "bell\x07 and nul\x00 removed", "", "  spaces  ", "~!@#$%^&*()"])
+def test_ascii_fast_path_equals_the_general_normalisation(text):
+    from model.text import _normalise_each_character
+
+    assert normalise_with_offsets(text) == _normalise_each_character(text)

@@ -69,11 +69,14 @@ def test_score_jsonl_writes_one_line_per_record_in_order(tiny_model, tmp_path, c
     assert rows[0]["unscored"] == {"off_topic": "no article or parent given"}
 
 
-def test_score_output_matches_the_python_api(tiny_model, tiny_scorer, tmp_path, capsys):
+@pytest.mark.parametrize("backend", ["auto", "onnx", "torch"])
+def test_score_output_matches_the_python_api(tiny_model, tmp_path, capsys, backend):
+    from model.loading import load_scorer
+
     path = write_jsonl(tmp_path / "in.jsonl", RECORDS)
-    code, out, _ = cli(capsys, "score", path, "--model", tiny_model)
+    code, out, _ = cli(capsys, "score", path, "--model", tiny_model, "--backend", backend)
     assert code == 0
-    expected = [r.to_dict() for r in tiny_scorer.score(RECORDS)]
+    expected = [r.to_dict() for r in load_scorer(tiny_model, backend=backend).score(RECORDS)]
     assert lines_of(out) == json.loads(json.dumps(expected))
 
 

@@ -1,0 +1,109 @@
+"""The runtime form of the scorer: ONNX Runtime on int8 graphs built from the artifact
+(``model.runtime_build``), with the same API and results as the PyTorch ``Scorer``. Imports
+neither torch nor transformers: the tokenizer is ``tokenizer.json`` through ``tokenizers``.
+
+Use ``model.loading.load_scorer``, which builds the graphs when missing and picks this form."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from model import artifact
+from model.artifact import ArtifactError
+from model.encoding import FastTokenizer
+from model.scoring import ContextBatch, ScorerBase
+
+GRAPHS = ("comment", "comment_topic", "embed", "context_head")
+
+
+class OnnxScorer(ScorerBase):
+    """``Scorer``'s API on ONNX Runtime (int8 encoder graphs, length-sorted dynamic batches).
+
+    >>> from model.loading import load_scorer
+    >>> scorer = load_scorer("model/release")                        # doctest: +SKIP
+    >>> scorer.score("You're an idiot.").flags                        # doctest: +SKIP
+    ['incivility', 'personal_attack', 'insult', ...]
+
+    Graph sessions open on first use: a comment without context needs only ``comment``;
+    ``preload()`` opens all of them (a server calls it at start-up).
+    """
+
+    def __init__(self, runtime_dir: Path, tokenizer, config: artifact.ModelConfig, *,
+                 thresholds: dict, calibration: dict, path: Path | None = None,
+                 threads: int | None = None, context_cache_size: int = 4096) -> None:
+        super().__init__(tokenizer, config, thresholds=thresholds, calibration=calibration,
+                         path=path, context_cache_size=context_cache_size)
+        self.runtime_dir = Path(runtime_dir)
+        self.threads = threads
+        self._sessions: dict[str, object] = {}
+        self._open_lock = threading.Lock()
+        self._session("comment")  # fail at load, not at the first request
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, runtime_dir: str | Path, *,
+                        threads: int | None = None) -> OnnxScorer:
+        """Load the artifact at ``path`` with its runtime graphs from ``runtime_dir``."""
+        path = Path(path)
+        artifact.check_directory(path)
+        missing = [g for g in GRAPHS if not (Path(runtime_dir) / f"{g}.onnx").exists()]
+        if missing:
+            raise ArtifactError(f"{runtime_dir}: runtime form incomplete (missing {missing})")
+        try:
+            tokenizer = FastTokenizer(path)
+        except (OSError, ValueError) as error:  # no tokenizer.json, or one without [CLS]
+            raise ArtifactError(f"{path}: cannot load tokenizer ({error})") from None
+        return cls(
+            Path(runtime_dir), tokenizer, artifact.read_config(path),
+            thresholds=artifact.read_json(path / artifact.THRESHOLDS),
+            calibration=artifact.read_json(path / artifact.CALIBRATION),
+            path=path, threads=threads,
+        )
+
+    def preload(self) -> OnnxScorer:
+        """Open every graph now (otherwise the first comment with context opens three)."""
+        for name in GRAPHS:
+            self._session(name)
+        return self
+
+    def _session(self, name: str):
+        session = self._sessions.get(name)
+        if session is None:
+            with self._open_lock:
+                session = self._sessions.get(name)
+                if session is None:
+                    session = self._sessions[name] = self._open(name)
+        return session
+
+    def _open(self, name: str):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads or len(os.sched_getaffinity(0))
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        return onnxruntime.InferenceSession(
+            str(self.runtime_dir / f"{name}.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+
+    # ---- the two network calls -----------------------------------------------------------
+    def _forward(
+        self, ids: np.ndarray, mask: np.ndarray, context: ContextBatch | None
+    ) -> dict[str, np.ndarray]:
+        tokens = {"input_ids": ids, "attention_mask": mask}
+        if context is None:
+            logits, span_logits = self._session("comment").run(None, tokens)
+            return {"logits": logits, "span_logits": span_logits}
+        logits, span_logits, topic = self._session("comment_topic").run(None, tokens)
+        [context_logit] = self._session("context_head").run(None, {
+            "comment": topic, "article": context.article, "parent": context.parent,
+            "has_article": context.has_article, "has_parent": context.has_parent,
+        })
+        return {"logits": logits, "span_logits": span_logits, "context_logit": context_logit}
+
+    def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        [topic] = self._session("embed").run(None, {"input_ids": ids, "attention_mask": mask})
+        return topic

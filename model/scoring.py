@@ -1,0 +1,244 @@
+"""What every form of the scorer shares, without PyTorch: input coercion, normalisation,
+tokenisation, length-sorted batching, the context-embedding cache, calibration, flags and
+results. A form (the PyTorch ``Scorer``, the ONNX Runtime ``OnnxScorer``) supplies only the two
+network calls, ``_forward`` and ``_embed``, on padded numpy batches."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from model.artifact import ModelConfig
+from model.calibration import apply_calibration, sigmoid
+from model.comments import NO_CONTEXT, Comment, ScoreResult, char_spans
+from model.encoding import Encoded, encode_texts, length_sorted_batches, pad_arrays
+from model.text import normalise, normalise_with_offsets
+
+
+@dataclass
+class ContextBatch:
+    """Unit embeddings of each comment's article and parent (zeros where absent) and flags."""
+
+    article: np.ndarray  # (B, H) float32
+    parent: np.ndarray  # (B, H) float32
+    has_article: np.ndarray  # (B,) bool
+    has_parent: np.ndarray  # (B,) bool
+
+
+def has_context(comment: Comment) -> bool:
+    """Whether ``off_topic`` can be scored: an article or a parent with some text."""
+    article = comment.article.content if comment.article else None
+    return bool(article and article.strip()) or bool(comment.parent and comment.parent.strip())
+
+
+class ScorerBase:
+    """Scores comments for incivility, personal attacks, off-topic drift and more.
+
+    Subclasses implement ``_forward`` and ``_embed``; everything else is here, so every form
+    returns identical result structures.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        config: ModelConfig,
+        *,
+        thresholds: dict,
+        calibration: dict,
+        path: Path | None = None,
+        context_cache_size: int = 4096,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.config = config
+        self.thresholds = thresholds
+        self.calibration = calibration
+        self.path = path
+        self._context_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._context_cache_size = context_cache_size
+        self._cache_lock = threading.Lock()  # the service scores from several threads
+
+    # ---- what a form supplies -----------------------------------------------------------------
+    def _forward(
+        self, ids: np.ndarray, mask: np.ndarray, context: ContextBatch | None
+    ) -> dict[str, np.ndarray]:
+        """``logits`` (B, comment attributes) and ``span_logits`` (B, T); with ``context`` also
+        ``context_logit`` (B,). Without context the topic branch need not run."""
+        raise NotImplementedError
+
+    def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Unit topic embeddings (B, H) of context texts."""
+        raise NotImplementedError
+
+    # ---- scoring ------------------------------------------------------------------------------
+    def score(
+        self,
+        comments: str | Comment | Mapping | Sequence[str | Comment | Mapping],
+        *,
+        spans: bool = False,
+        batch_size: int = 8,
+    ) -> ScoreResult | list[ScoreResult]:
+        """Score one comment (returns a ``ScoreResult``) or a list (returns a list, same order)."""
+        single = isinstance(comments, (str, Comment, Mapping))
+        items = [Comment.coerce(c) for c in ([comments] if single else comments)]
+        rows = self.raw_scores(items, batch_size=batch_size, spans=spans)
+        results = self._results(items, rows)
+        return results[0] if single else results
+
+    def raw_scores(
+        self, comments: Sequence[Comment], *, batch_size: int = 8, spans: bool = False
+    ) -> list[dict]:
+        """Uncalibrated logits per comment (``{"logits": {...}, "span_probs": ...}``).
+
+        Used by ``score`` and by training-time calibration. Comments with context and without
+        are batched apart (only the former need the topic branch), each group in batches of
+        similar length padded to their longest.
+        """
+        normalised = [normalise_with_offsets(c.text) for c in comments]
+        encoded = encode_texts(
+            self.tokenizer,
+            [text for text, _ in normalised],
+            max_length=self.config.max_length,
+            head_fraction=self.config.head_fraction,
+        )
+        out: list[dict] = [{} for _ in comments]
+        flags = [has_context(c) for c in comments]
+        for with_context in (False, True):
+            group = [i for i, f in enumerate(flags) if f is with_context]
+            lengths = [len(encoded[i].input_ids) for i in group]
+            for batch in length_sorted_batches(lengths, batch_size):
+                rows = [group[k] for k in batch]
+                self._score_batch(
+                    [comments[i] for i in rows],
+                    [encoded[i] for i in rows],
+                    [out[i] for i in rows],
+                    spans=spans,
+                    with_context=with_context,
+                )
+        if spans:
+            for row, (_, index), enc, comment in zip(out, normalised, encoded, comments,
+                                                     strict=True):
+                row["offsets"], row["index"], row["text"] = enc.offsets, index, comment.text
+        return out
+
+    def _score_batch(
+        self,
+        comments: list[Comment],
+        encoded: list[Encoded],
+        rows: list[dict],
+        *,
+        spans: bool,
+        with_context: bool,
+    ) -> None:
+        ids, mask = pad_arrays(encoded, pad_id=self.tokenizer.pad_token_id)
+        context = self._context_batch(comments) if with_context else None
+        result = self._forward(ids, mask, context)
+        names = self.config.comment_attributes
+        context_names = [n for n in self.config.attributes if n not in names]
+        for j, (row, logits) in enumerate(zip(rows, result["logits"].tolist(), strict=True)):
+            row["logits"] = dict(zip(names, logits, strict=True))
+            if context is not None:
+                off_topic = float(result["context_logit"][j])
+                row["logits"].update((name, off_topic) for name in context_names)
+            if spans:
+                row["span_probs"] = sigmoid(result["span_logits"][j, : len(encoded[j].input_ids)])
+
+    # ---- context ------------------------------------------------------------------------------
+    def embed_context(self, texts: list[str], *, head_fraction: float = 1.0) -> np.ndarray:
+        """Unit embeddings (n, H) of context texts (articles, parents), cached by content."""
+        keys = [hashlib.sha1(f"{head_fraction}:{t}".encode()).hexdigest() for t in texts]
+        with self._cache_lock:
+            known = {k: self._context_cache.get(k) for k in keys}
+        missing = list({k: i for i, k in enumerate(keys) if known[k] is None}.values())
+        if missing:
+            encoded = encode_texts(
+                self.tokenizer,
+                [normalise(texts[i]) for i in missing],
+                max_length=self.config.context_max_length,
+                head_fraction=head_fraction,
+            )
+            vectors = []
+            for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8):
+                ids, mask = pad_arrays([encoded[i] for i in batch],
+                                       pad_id=self.tokenizer.pad_token_id)
+                vectors += zip(batch, self._embed(ids, mask), strict=True)
+            for position, vector in vectors:
+                known[keys[missing[position]]] = vector
+        with self._cache_lock:
+            for key in keys:
+                self._context_cache[key] = known[key]
+                self._context_cache.move_to_end(key)
+            while len(self._context_cache) > self._context_cache_size:
+                self._context_cache.popitem(last=False)
+        return np.stack([known[k] for k in keys])
+
+    def _context_vectors(
+        self, texts: list[str | None], *, head_fraction: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        present = np.array([bool(t and t.strip()) for t in texts])
+        full = np.zeros((len(texts), self.config.encoder["hidden_size"]), dtype=np.float32)
+        if present.any():
+            given = np.flatnonzero(present)
+            full[given] = self.embed_context([texts[i] for i in given],
+                                             head_fraction=head_fraction)
+        return full, present
+
+    def _context_batch(self, comments: list[Comment]) -> ContextBatch:
+        article, has_article = self._context_vectors(
+            [c.article.content if c.article else None for c in comments], head_fraction=1.0
+        )
+        parent, has_parent = self._context_vectors(
+            [c.parent for c in comments], head_fraction=self.config.head_fraction
+        )
+        return ContextBatch(article, parent, has_article, has_parent)
+
+    # ---- calibration and results --------------------------------------------------------------
+    def calibrate(self, name: str, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of attribute ``name`` for an array of raw logits."""
+        calibrator = self.calibration.get(name, {"method": "identity"})
+        return apply_calibration(np.asarray(logits, dtype=float), calibrator)
+
+    def threshold(self, name: str) -> float:
+        return float(self.thresholds["attributes"][name]["threshold"])
+
+    def _results(self, comments: list[Comment], rows: list[dict]) -> list[ScoreResult]:
+        names = self.config.attributes
+        probabilities = np.round(calibrated_matrix(self, rows), 6)
+        flagged = probabilities >= np.array([self.threshold(n) for n in names])  # NaN: False
+        span_threshold = self.thresholds.get("spans", {}).get("threshold", 0.5)
+        results = []
+        for comment, row, values, flags in zip(comments, rows, probabilities.tolist(),
+                                               flagged.tolist(), strict=True):
+            scores = {n: (None if v != v else v) for n, v in zip(names, values, strict=True)}
+            span_map = None
+            if "span_probs" in row:
+                span_map = {self.config.span_attribute: char_spans(row, threshold=span_threshold)}
+            results.append(
+                ScoreResult(
+                    scores=scores,
+                    flags=[n for n, f in zip(names, flags, strict=True) if f],
+                    model=self.config.tag,
+                    id=comment.id,
+                    unscored={n: NO_CONTEXT for n, v in scores.items() if v is None},
+                    spans=span_map,
+                )
+            )
+        return results
+
+
+def calibrated_matrix(scorer: ScorerBase, rows: Sequence[dict]) -> np.ndarray:
+    """(n, attributes) calibrated probabilities from ``raw_scores`` rows; NaN where unscored
+    (one calibration call per attribute, not per value)."""
+    names = scorer.config.attributes
+    out = np.full((len(rows), len(names)), np.nan)
+    for j, name in enumerate(names):
+        logits = np.array([row["logits"].get(name, np.nan) for row in rows], dtype=float)
+        scored = ~np.isnan(logits)
+        if scored.any():
+            out[scored, j] = scorer.calibrate(name, logits[scored])
+    return out

@@ -1,0 +1,164 @@
+"""The runtime form (ONNX Runtime) on the tiny random artifact: same results as PyTorch, the
+cache keyed by the weights, automatic choice in ``load_scorer``, and no torch import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from model import loading
+from model.artifact import ArtifactError
+from model.loading import build_runtime, load_scorer, runtime_dir
+from model.runtime import OnnxScorer
+from model.scorer import Scorer
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTICLE = {"title": "war in syria", "text": "the coalition will bomb syria"}
+COMMENTS = [
+    {"id": "a", "text": "you are an idiot"},
+    {"id": "b", "text": "thanks , good point about the war", "article": ARTICLE,
+     "parent": "i think the war is wrong"},
+    {"id": "c", "text": "the weather is great for a football game", "article": {"title": "cake"}},
+    {"id": "d", "text": "shut up moron", "parent": "great idea"},
+    {"id": "e", "text": "i agree with this comment " * 30},
+    {"id": "f", "text": "stupid stupid police law", "article": ARTICLE},
+]
+
+
+@pytest.fixture(scope="module")
+def fp32_runtime(tiny_model, tmp_path_factory) -> OnnxScorer:
+    """The tiny artifact's graphs without quantisation: must equal PyTorch to float precision."""
+    directory = build_runtime(tiny_model, cache_dir=tmp_path_factory.mktemp("fp32"),
+                              quantise=False)
+    return OnnxScorer.from_pretrained(tiny_model, directory)
+
+
+@pytest.fixture(scope="module")
+def int8_runtime(tiny_model) -> OnnxScorer:
+    scorer = load_scorer(tiny_model, backend="onnx")
+    assert isinstance(scorer, OnnxScorer)
+    return scorer
+
+
+def assert_same_results(actual, expected, *, tol: float) -> None:
+    for a, e in zip(actual, expected, strict=True):
+        assert a.id == e.id and a.model == e.model and a.unscored == e.unscored
+        assert a.scores.keys() == e.scores.keys()
+        for name, value in e.scores.items():
+            if value is None:
+                assert a.scores[name] is None, name
+            else:
+                assert a.scores[name] == pytest.approx(value, abs=tol), (a.id, name)
+
+
+def test_fp32_runtime_equals_pytorch_with_and_without_context(fp32_runtime, tiny_scorer):
+    expected = tiny_scorer.score(COMMENTS, spans=True, batch_size=4)
+    actual = fp32_runtime.score(COMMENTS, spans=True, batch_size=4)
+    assert_same_results(actual, expected, tol=1e-5)
+    assert [r.flags for r in actual] == [r.flags for r in expected]
+    assert [r.spans for r in actual] == [r.spans for r in expected]
+
+
+def test_fp32_runtime_context_embeddings_equal_pytorch(fp32_runtime, tiny_scorer):
+    texts = [ARTICLE["title"] + "\n" + ARTICLE["text"], "great idea", "you " * 80]
+    np.testing.assert_allclose(fp32_runtime.embed_context(texts),
+                               tiny_scorer.embed_context(texts), atol=1e-5)
+
+
+def test_int8_runtime_stays_close_to_pytorch(int8_runtime, tiny_scorer):
+    expected = tiny_scorer.score(COMMENTS)
+    actual = int8_runtime.score(COMMENTS)
+    assert_same_results(actual, expected, tol=0.05)
+
+
+def test_runtime_results_have_the_same_structure(int8_runtime, tiny_scorer):
+    for runtime, torch_form in zip(int8_runtime.score(COMMENTS, spans=True),
+                                   tiny_scorer.score(COMMENTS, spans=True), strict=True):
+        assert runtime.to_dict().keys() == torch_form.to_dict().keys()
+        assert runtime.spans.keys() == torch_form.spans.keys()
+    single = int8_runtime.score("you are an idiot")
+    assert single.to_dict() == int8_runtime.score(["you are an idiot"])[0].to_dict()
+
+
+def test_runtime_batch_sizes_agree(int8_runtime):
+    one = int8_runtime.score(COMMENTS, batch_size=1)
+    eight = int8_runtime.score(COMMENTS, batch_size=8)
+    # activations are quantised with one scale per batch, so batch-mates move a score a little
+    assert_same_results(eight, one, tol=0.01)
+
+
+def test_auto_backend_picks_the_runtime_form(tiny_model):
+    assert isinstance(load_scorer(tiny_model), OnnxScorer)
+    assert isinstance(load_scorer(tiny_model, backend="torch"), Scorer)
+
+
+def test_unknown_backend_is_refused(tiny_model):
+    with pytest.raises(ValueError, match="backend"):
+        load_scorer(tiny_model, backend="tensorflow")
+
+
+def test_onnx_backend_without_a_build_says_how_to_build(tiny_model, tmp_path):
+    with pytest.raises(ArtifactError, match="build-runtime"):
+        load_scorer(tiny_model, backend="onnx", cache_dir=tmp_path, build=False)
+
+
+def test_auto_backend_falls_back_to_pytorch_when_the_build_fails(tiny_model, tmp_path,
+                                                                 monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(loading, "build_runtime", broken)
+    assert isinstance(load_scorer(tiny_model, cache_dir=tmp_path), Scorer)
+    with pytest.raises(ArtifactError, match="exporter exploded"):
+        load_scorer(tiny_model, backend="onnx", cache_dir=tmp_path)
+
+
+def test_runtime_is_built_once_and_reused(tiny_model, tmp_path, monkeypatch):
+    first = load_scorer(tiny_model, cache_dir=tmp_path)
+    manifest = json.loads((first.runtime_dir / "runtime.json").read_text(encoding="utf-8"))
+    assert manifest["weights"].startswith("int8 dynamic, per channel")
+    monkeypatch.setattr(loading, "build_runtime", lambda *a, **k: pytest.fail("rebuilt"))
+    second = load_scorer(tiny_model, cache_dir=tmp_path)
+    assert second.runtime_dir == first.runtime_dir
+
+
+def test_changed_weights_get_a_new_runtime_form(tiny_model, tmp_path):
+    model = shutil.copytree(tiny_model, tmp_path / "model")
+    before = runtime_dir(model, cache_dir=tmp_path / "cache")
+    old = load_scorer(model, cache_dir=tmp_path / "cache").score("you are an idiot")
+    weights = load_file(str(model / "model.safetensors"))
+    weights["heads.bias"] = weights["heads.bias"] + np.float16(3.0)
+    save_file(weights, str(model / "model.safetensors"), metadata={"format": "pt"})
+    after = runtime_dir(model, cache_dir=tmp_path / "cache")
+    assert after != before
+    scorer = load_scorer(model, cache_dir=tmp_path / "cache")
+    assert scorer.runtime_dir == after and (after / "runtime.json").exists()
+    new = scorer.score("you are an idiot")
+    assert new.scores["incivility"] > old.scores["incivility"]
+
+
+def test_scoring_with_the_runtime_form_imports_neither_torch_nor_transformers(tiny_model,
+                                                                              int8_runtime):
+    code = f"""
+import sys
+from model.loading import load_scorer
+scorer = load_scorer({str(tiny_model)!r}, backend="onnx", build=False)
+result = scorer.score([{{"text": "you are an idiot", "parent": "great idea"}}, "thanks"],
+                      spans=True)
+assert type(scorer).__name__ == "OnnxScorer", type(scorer)
+assert result[0].scores["off_topic"] is not None and result[1].scores["off_topic"] is None
+heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+assert not heavy, heavy
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
