@@ -26,11 +26,12 @@ and spans. Every endpoint but the health checks needs an API key (`Authorization
 or `X-API-Key: KEY`; the Perspective endpoints also take `?key=KEY`)."""
 
 
-def load_model(path: Path):
-    """The scorer for the artifact at ``path``."""
-    from model.scorer import Scorer
+def load_model(settings: Settings):
+    """The scorer for the configured artifact: its runtime form (ONNX Runtime, no PyTorch
+    import) when built, else the PyTorch reference (see ``model.loading``)."""
+    from model.loading import load_scorer
 
-    return Scorer.from_pretrained(path)
+    return load_scorer(settings.model_dir, backend=settings.backend)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         try:
-            app.state.scorer = load_model(settings.model_dir)
+            app.state.scorer = load_model(settings)
         except ArtifactError as error:
             raise RuntimeError(f"cannot start: {error}") from None
         app.state.engine = make_engine(settings.database_url)
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.require_keys:
             log.warning("DEVELOPMENT MODE: API keys are not required (CIVILITY_REQUIRE_KEYS="
                         "false); every caller is admin. Never expose this service like this.")
-        log.info("serving %s from %s", app.state.scorer.config.tag, settings.model_dir)
+        log.info("serving %s from %s with %s", app.state.scorer.config.tag, settings.model_dir,
+                 type(app.state.scorer).__name__)
         yield
         await stop_queue(app)
         await app.state.batcher.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,9 @@ class Settings(BaseSettings):
     )
 
     model_dir: Path = Field(RELEASE_DIR, description="model artifact directory")
+    backend: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="auto = the fast runtime form when built or buildable, else PyTorch"
+    )
     database_url: str = Field("sqlite:///civility.db", description="SQLAlchemy URL")
     require_keys: bool = Field(
         True, description="false = local development mode: every request is admin, no key"

@@ -30,6 +30,7 @@ def readyz(request: Request) -> JSONResponse:
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     if checks["model"]:
         body["model"] = request.app.state.scorer.config.tag
+        body["backend"] = type(request.app.state.scorer).__name__
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

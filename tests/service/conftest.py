@@ -13,7 +13,7 @@ from service.settings import Settings
 
 def make_settings(tiny_model, tmp_path, **overrides) -> Settings:
     values = {"model_dir": tiny_model, "database_url": f"sqlite:///{tmp_path}/test.db",
-              "max_batch": 4, "log_json": False} | overrides
+              "max_batch": 4, "log_json": False, "backend": "torch"} | overrides
     return Settings(**values)
 
 

@@ -132,3 +132,18 @@ def test_slow_scoring_times_out_with_504(app_client):
     finally:
         scorer.score = original
     assert response.status_code == 504 and "longer than" in response.json()["detail"]
+
+
+def test_the_service_scores_with_the_runtime_form_like_the_reference(app_client):
+    body = {"comments": [{"text": "you idiot"}, {"text": "fair point", "parent": "taxes"}]}
+    answers = {}
+    for backend in ("torch", "onnx"):
+        client, keys = app_client(backend=backend)
+        assert client.get("/readyz").json()["backend"] == (
+            "OnnxScorer" if backend == "onnx" else "Scorer")
+        response = client.post("/v1/score", json=body,
+                               headers={"Authorization": f"Bearer {keys['scorer']}"})
+        answers[backend] = response.json()["results"]
+    for torch_result, onnx_result in zip(answers["torch"], answers["onnx"], strict=True):
+        for name, value in torch_result["scores"].items():
+            assert onnx_result["scores"][name] == pytest.approx(value, abs=0.05), name

@@ -53,6 +53,11 @@ def server(tiny_model, tmp_path_factory):
     log.close()
 
 
+def test_served_process_uses_the_runtime_form(server):
+    url, _, _ = server
+    assert httpx.get(f"{url}/readyz").json()["backend"] == "OnnxScorer"
+
+
 def test_keys_create_prints_the_key_alone_on_the_last_line(server):
     _, key, _ = server
     assert key.startswith("civ_") and " " not in key
