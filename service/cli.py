@@ -1,4 +1,5 @@
-"""The ``civility`` command line: score, evaluate, train, audit-labels, serve.
+"""The ``civility`` command line: score, evaluate, train, audit-labels, compare, audit-bias,
+serve.
 
 Bad input stops with exit code 2 and a one-line reason on stderr. Training and serving code is
 imported only by the subcommands that need it, so scoring stays light.
@@ -16,6 +17,7 @@ from pathlib import Path
 from model.artifact import RELEASE_DIR, ArtifactError
 
 EXIT_USAGE = 2
+EXIT_GATE_FAILED = 1  # `civility compare`: the new model is worse on some attribute
 PROGRESS_MIN_RECORDS = 200
 MISSING_MODEL_HINT = ("train one with `civility train --config configs/release.yaml` or "
                       "point --model at a model directory")
@@ -124,6 +126,30 @@ def cmd_audit_labels(args: argparse.Namespace) -> None:
     audit_main(args)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from training.compare_report import compare_models, write_report
+
+    if args.resamples < 1 or args.tolerance < 0:
+        raise CliError("--resamples must be at least 1 and --tolerance at least 0")
+    files = {}
+    for name in args.data:
+        records = _read_all(Path(name), args.skip_bad)
+        if not any(r.labels for r in records):
+            raise CliError(f"{name}: no record has 'labels' to compare on")
+        files[Path(name).name] = ([r.comment for r in records], [r.labels for r in records])
+    old, new = _load_scorer(args.old), _load_scorer(args.new)
+    report = compare_models(old, new, files, n_resamples=args.resamples, seed=args.seed,
+                            batch_size=args.batch_size, metric=args.metric,
+                            tolerance=args.tolerance)
+    markdown = write_report(report, Path(args.output))
+    verdict = report["gate"]
+    print(f"report written to {markdown}")
+    print(f"gate {'passed' if verdict['passed'] else 'FAILED'}: new {verdict['metric']} >= old "
+          f"- {verdict['tolerance']} on every attribute"
+          + (f" (worse: {', '.join(verdict['worse'])})" if verdict["worse"] else ""))
+    return 0 if verdict["passed"] else EXIT_GATE_FAILED
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from service.app import serve
 
@@ -171,6 +197,21 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--folds", type=int, default=5)
     audit.set_defaults(func=cmd_audit_labels)
 
+    compare = sub.add_parser("compare", help="compare two models on the same labelled files")
+    compare.add_argument("data", nargs="+", help="labelled .jsonl or .csv files")
+    compare.add_argument("--old", required=True, help="the current model directory")
+    compare.add_argument("--new", required=True, help="the candidate model directory")
+    compare.add_argument("--output", "-o", default="compare-report", help="report folder")
+    compare.add_argument("--metric", default="roc_auc", choices=("roc_auc", "pr_auc", "f1"),
+                         help="metric the exit status gates on")
+    compare.add_argument("--tolerance", type=float, default=0.01,
+                         help="how much worse the new model may be per attribute")
+    compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--batch-size", type=int, default=16)
+    compare.add_argument("--skip-bad", action="store_true")
+    compare.set_defaults(func=cmd_compare)
+
     serve = sub.add_parser("serve", help="run the HTTP scoring service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -185,13 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        args.func(args)
+        status = args.func(args)
     except CliError as error:
         print(f"civility {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return 0
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":
