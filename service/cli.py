@@ -150,6 +150,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0 if verdict["passed"] else EXIT_GATE_FAILED
 
 
+def cmd_audit_bias(args: argparse.Namespace) -> None:
+    from training.bias import TERMS_FILE, load_identity_terms
+    from training.bias_audit import audit_bias, write_report
+
+    terms_file = Path(args.identity_terms) if args.identity_terms else TERMS_FILE
+    try:
+        terms = load_identity_terms(terms_file)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise CliError(f"--identity-terms: cannot read {terms_file} ({error})") from None
+    records = [r for name in args.data for r in _read_all(Path(name), args.skip_bad)]
+    scorer = _load_scorer(args.model)
+    try:
+        report = audit_bias(scorer, [r.comment for r in records], [r.labels for r in records],
+                            terms=terms, attribute=args.attribute, batch_size=args.batch_size,
+                            min_per_class=args.min_per_class)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    markdown = write_report(report, Path(args.output))
+    data = report["data"]
+    print(f"{report['model']} {args.attribute}: {data['n']} comments, "
+          f"{data['with_identity_term']} with an identity term; flagged on the data: "
+          f"{', '.join(data['flagged_terms']) or 'none'}; on templates: "
+          f"{', '.join(report['templates']['flagged_terms']) or 'none'}")
+    print(f"report written to {markdown}")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     from service.app import serve
 
@@ -211,6 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--batch-size", type=int, default=16)
     compare.add_argument("--skip-bad", action="store_true")
     compare.set_defaults(func=cmd_compare)
+
+    bias = sub.add_parser("audit-bias", help="identity-term bias on your labelled comments")
+    bias.add_argument("data", nargs="+", help="labelled .jsonl or .csv files")
+    bias.add_argument("--identity-terms", help="term list, one per line (default: the shipped "
+                      "English list, training/identity_terms.txt)")
+    bias.add_argument("--attribute", default="incivility")
+    bias.add_argument("--model", help=f"model directory (default: {RELEASE_DIR})")
+    bias.add_argument("--output", "-o", default="bias-report", help="report folder")
+    bias.add_argument("--min-per-class", type=int, default=10,
+                      help="toxic and non-toxic mentions a term needs to be flagged on AUC")
+    bias.add_argument("--batch-size", type=int, default=16)
+    bias.add_argument("--skip-bad", action="store_true")
+    bias.set_defaults(func=cmd_audit_bias)
 
     serve = sub.add_parser("serve", help="run the HTTP scoring service")
     serve.add_argument("--host", default="127.0.0.1")

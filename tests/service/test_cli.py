@@ -476,3 +476,53 @@ def test_compare_bad_input_exits_2(tiny_model, tmp_path, capsys):
     code, _, err = cli(capsys, "compare", data, "--old", tmp_path / "nowhere", "--new",
                        tiny_model, "--output", tmp_path / "r")
     assert code == 2 and err.count("\n") == 1
+
+
+# ---- audit-bias ----------------------------------------------------------------------------------
+def bias_rows() -> list[dict]:
+    rows = []
+    for i, term in enumerate(["gay", "muslim", "deaf", None] * 6):
+        label = (i // 4) % 2
+        text = "you are an idiot" if label else "thanks , good point"
+        rows.append({"id": f"b{i}", "text": f"{text} {term or ''} {i}".strip(),
+                     "labels": {"incivility": label}})
+    return rows
+
+
+def test_audit_bias_writes_data_and_template_results(tiny_model, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "site.jsonl", bias_rows())
+    out = tmp_path / "bias"
+    code, stdout, err = cli(capsys, "audit-bias", data, "--model", tiny_model, "--output", out,
+                            "--min-per-class", 2)
+    assert code == 0, err
+    assert "24 comments, 18 with an identity term" in stdout
+    report = json.loads((out / "bias.json").read_text())
+    assert set(report["data"]["terms"]) == {"gay", "muslim", "deaf"}
+    assert report["data"]["terms"]["gay"] == {**report["data"]["terms"]["gay"], "n": 6,
+                                              "positives": 3}
+    assert len(report["templates"]["terms"]) == 50  # the shipped list
+    assert "| gay | 6 | 3 |" in (out / "bias.md").read_text()
+    assert (out / "bias.png").stat().st_size > 1000
+
+
+def test_audit_bias_with_own_terms_and_bad_input(tiny_model, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "site.jsonl", bias_rows())
+    terms = tmp_path / "terms.txt"
+    terms.write_text("deaf\nroma\n")
+    code, _, err = cli(capsys, "audit-bias", data, "--model", tiny_model, "--identity-terms",
+                       terms, "--output", tmp_path / "b")
+    assert code == 0, err
+    report = json.loads((tmp_path / "b" / "bias.json").read_text())
+    assert set(report["data"]["terms"]) == {"deaf"}
+    assert set(report["templates"]["terms"]) == {"deaf", "roma"}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# none\n")
+    for args, message in (
+        (["--identity-terms", empty], "no identity terms"),
+        (["--identity-terms", tmp_path / "missing.txt"], "cannot read"),
+        (["--attribute", "rudeness"], "no attribute 'rudeness'"),
+        (["--attribute", "threat"], "no record has a label for 'threat'"),
+    ):
+        code, _, err = cli(capsys, "audit-bias", data, "--model", tiny_model,
+                           "--output", tmp_path / "c", *args)
+        assert code == 2 and message in err and err.count("\n") == 1
