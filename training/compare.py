@@ -114,12 +114,15 @@ def paired_metrics(
     new_threshold: float,
     n_resamples: int = 1000,
     seed: int = 0,
+    counts: np.ndarray | None = None,
 ) -> dict[str, dict[str, Any]]:
     """ROC-AUC, PR-AUC and F1 of both models on the same rows, with paired bootstrap CIs.
 
     ``y`` is 0/1; ``old``/``new`` are calibrated probabilities; each model flags at its own
     threshold (``>=``). Returns ``{metric: {"old", "new", "diff", "old_ci", "new_ci",
     "diff_ci"}}`` with 95% percentile intervals; ``None`` where undefined (one class).
+    ``counts`` (resamples x rows) gives the resamples, e.g. the columns of a resample of a
+    larger table; by default ``n_resamples`` are drawn with ``seed``.
     """
     y = binarise(y)
     old, new = np.asarray(old, dtype=np.float64), np.asarray(new, dtype=np.float64)
@@ -130,7 +133,8 @@ def paired_metrics(
         "f1": (precision_recall_f1(y, old_flags.astype(int))[2],
                precision_recall_f1(y, new_flags.astype(int))[2]),
     }
-    counts = resample_counts(y.size, n_resamples=n_resamples, seed=seed)
+    if counts is None:
+        counts = resample_counts(y.size, n_resamples=n_resamples, seed=seed)
     old_auc, old_ap = weighted_ranking_metrics(y, old, counts)
     new_auc, new_ap = weighted_ranking_metrics(y, new, counts)
     boot = {
@@ -215,12 +219,15 @@ def compare_arrays(
 
     ``groups`` names each row's file; metrics are given per attribute for ``"all"`` rows and
     for each group. Rows count for an attribute only where it is labelled and both models
-    scored it. Returns ``{"attributes": {name: {"all": {...}, group: {...}}}}`` where each
-    entry has n, positives, the :func:`paired_metrics`, flag changes, the rows of the largest
-    score changes (``all`` only) and both calibration curves (``all`` only).
+    scored it. One resample of all rows serves every attribute and file (the unit resampled is
+    the comment), which also saves drawing one per table cell. Returns
+    ``{"attributes": {name: {"all": {...}, group: {...}}}}`` where each entry has n,
+    positives, the :func:`paired_metrics`, flag changes, the rows of the largest score changes
+    (``all`` only) and both calibration curves (``all`` only).
     """
     labels, old, new = (np.asarray(a, dtype=np.float64) for a in (labels, old, new))
     groups_arr = np.asarray(groups, dtype=object)
+    counts = resample_counts(labels.shape[0], n_resamples=n_resamples, seed=seed)
     out: dict[str, Any] = {}
     for j, name in enumerate(names):
         usable = ~np.isnan(labels[:, j]) & ~np.isnan(old[:, j]) & ~np.isnan(new[:, j])
@@ -237,8 +244,7 @@ def compare_arrays(
                 "n": int(y.size),
                 "positives": int(y.sum()),
                 **thresholds,
-                "metrics": paired_metrics(y, o, n, n_resamples=n_resamples, seed=seed,
-                                          **thresholds),
+                "metrics": paired_metrics(y, o, n, counts=counts[:, rows], **thresholds),
                 "flags": flag_changes(y, o, n, **thresholds),
             }
             if group == "all":
