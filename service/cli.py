@@ -1,5 +1,5 @@
-"""The ``civility`` command line: score, evaluate, train, audit-labels, build-runtime, serve,
-keys, export-decisions.
+"""The ``civility`` command line: score, evaluate, train, audit-labels, compare, audit-bias,
+build-runtime, serve, keys, export-decisions.
 
 Bad input stops with exit code 2 and a one-line reason on stderr. Training and serving code is
 imported only by the subcommands that need it, so scoring stays light.
@@ -17,6 +17,7 @@ from pathlib import Path
 from model.artifact import RELEASE_DIR, ArtifactError
 
 EXIT_USAGE = 2
+EXIT_GATE_FAILED = 1  # `civility compare`: the new model is worse on some attribute
 PROGRESS_MIN_RECORDS = 200
 BACKENDS = ("auto", "onnx", "torch")
 BACKEND_HELP = "auto: the ONNX Runtime form (built once if missing), else PyTorch"
@@ -134,6 +135,54 @@ def cmd_build_runtime(args: argparse.Namespace) -> None:
     except ArtifactError as error:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
     print(f"runtime form ready in {directory}")
+def cmd_compare(args: argparse.Namespace) -> int:
+    from training.compare_report import compare_models, write_report
+
+    if args.resamples < 1 or args.tolerance < 0:
+        raise CliError("--resamples must be at least 1 and --tolerance at least 0")
+    files = {}
+    for name in args.data:
+        records = _read_all(Path(name), args.skip_bad)
+        if not any(r.labels for r in records):
+            raise CliError(f"{name}: no record has 'labels' to compare on")
+        files[Path(name).name] = ([r.comment for r in records], [r.labels for r in records])
+    old, new = _load_scorer(args.old), _load_scorer(args.new)
+    report = compare_models(old, new, files, n_resamples=args.resamples, seed=args.seed,
+                            batch_size=args.batch_size, metric=args.metric,
+                            tolerance=args.tolerance)
+    markdown = write_report(report, Path(args.output))
+    verdict = report["gate"]
+    print(f"report written to {markdown}")
+    print(f"gate {'passed' if verdict['passed'] else 'FAILED'}: new {verdict['metric']} >= old "
+          f"- {verdict['tolerance']} on every attribute"
+          + (f" (worse: {', '.join(verdict['worse'])})" if verdict["worse"] else ""))
+    return 0 if verdict["passed"] else EXIT_GATE_FAILED
+
+
+def cmd_audit_bias(args: argparse.Namespace) -> None:
+    from training.bias import TERMS_FILE, load_identity_terms
+    from training.bias_audit import audit_bias, write_report
+
+    terms_file = Path(args.identity_terms) if args.identity_terms else TERMS_FILE
+    try:
+        terms = load_identity_terms(terms_file)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise CliError(f"--identity-terms: cannot read {terms_file} ({error})") from None
+    records = [r for name in args.data for r in _read_all(Path(name), args.skip_bad)]
+    scorer = _load_scorer(args.model)
+    try:
+        report = audit_bias(scorer, [r.comment for r in records], [r.labels for r in records],
+                            terms=terms, attribute=args.attribute, batch_size=args.batch_size,
+                            min_per_class=args.min_per_class)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    markdown = write_report(report, Path(args.output))
+    data = report["data"]
+    print(f"{report['model']} {args.attribute}: {data['n']} comments, "
+          f"{data['with_identity_term']} with an identity term; flagged on the data: "
+          f"{', '.join(data['flagged_terms']) or 'none'}; on templates: "
+          f"{', '.join(report['templates']['flagged_terms']) or 'none'}")
+    print(f"report written to {markdown}")
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -246,6 +295,33 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_argument("--model", help=f"model directory (default: {RELEASE_DIR})")
     runtime.add_argument("--force", action="store_true", help="rebuild even if cached")
     runtime.set_defaults(func=cmd_build_runtime)
+    compare = sub.add_parser("compare", help="compare two models on the same labelled files")
+    compare.add_argument("data", nargs="+", help="labelled .jsonl or .csv files")
+    compare.add_argument("--old", required=True, help="the current model directory")
+    compare.add_argument("--new", required=True, help="the candidate model directory")
+    compare.add_argument("--output", "-o", default="compare-report", help="report folder")
+    compare.add_argument("--metric", default="roc_auc", choices=("roc_auc", "pr_auc", "f1"),
+                         help="metric the exit status gates on")
+    compare.add_argument("--tolerance", type=float, default=0.01,
+                         help="how much worse the new model may be per attribute")
+    compare.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--batch-size", type=int, default=16)
+    compare.add_argument("--skip-bad", action="store_true")
+    compare.set_defaults(func=cmd_compare)
+
+    bias = sub.add_parser("audit-bias", help="identity-term bias on your labelled comments")
+    bias.add_argument("data", nargs="+", help="labelled .jsonl or .csv files")
+    bias.add_argument("--identity-terms", help="term list, one per line (default: the shipped "
+                      "English list, training/identity_terms.txt)")
+    bias.add_argument("--attribute", default="incivility")
+    bias.add_argument("--model", help=f"model directory (default: {RELEASE_DIR})")
+    bias.add_argument("--output", "-o", default="bias-report", help="report folder")
+    bias.add_argument("--min-per-class", type=int, default=10,
+                      help="toxic and non-toxic mentions a term needs to be flagged on AUC")
+    bias.add_argument("--batch-size", type=int, default=16)
+    bias.add_argument("--skip-bad", action="store_true")
+    bias.set_defaults(func=cmd_audit_bias)
 
     serve = sub.add_parser("serve", help="run the HTTP scoring service")
     serve.add_argument("--host", default="127.0.0.1")
@@ -281,13 +357,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        args.func(args)
+        status = args.func(args)
     except CliError as error:
         print(f"civility {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         return 0
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

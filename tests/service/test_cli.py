@@ -404,3 +404,128 @@ def test_evaluate_missing_model_exits_2(tmp_path, capsys):
     path = write_jsonl(tmp_path / "in.jsonl", labelled_records())
     code, _, err = cli(capsys, "evaluate", path, "--model", tmp_path / "nothing")
     assert "civility train" in assert_one_line_error(code, err)
+
+
+# ---- compare -------------------------------------------------------------------------------------
+LABELLED = [
+    {"id": f"r{i}", "text": text, "labels": {"incivility": label, "personal_attack": label},
+     **({"parent": "i think the war is wrong"} if i % 2 else {})}
+    for i, (text, label) in enumerate([
+        ("you are an idiot", 1), ("thanks , good point", 0), ("shut up moron", 1),
+        ("great idea , i agree", 0), ("you stupid moron", 1), ("the weather is great", 0),
+        ("idiot , shut up", 1), ("good reply about the war", 0),
+    ])
+]
+
+
+def with_thresholds(source: Path, folder: Path, threshold: float) -> Path:
+    """A copy of an artifact whose every attribute flags at ``threshold``."""
+    shutil.copytree(source, folder)
+    path = folder / "thresholds.json"
+    thresholds = json.loads(path.read_text())
+    for entry in thresholds["attributes"].values():
+        entry["threshold"] = threshold
+    path.write_text(json.dumps(thresholds))
+    return folder
+
+
+def test_compare_same_model_passes_and_writes_the_report(tiny_model, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "site.jsonl", LABELLED)
+    other = write_jsonl(tmp_path / "other.jsonl", LABELLED[:4])
+    out = tmp_path / "report"
+    code, stdout, err = cli(capsys, "compare", data, other, "--old", tiny_model,
+                            "--new", tiny_model, "--output", out, "--resamples", 50)
+    assert code == 0, err
+    assert "gate passed" in stdout
+    report = json.loads((out / "compare.json").read_text())
+    assert report["files"] == {"site.jsonl": 8, "other.jsonl": 4}
+    incivility = report["attributes"]["incivility"]
+    assert set(incivility) == {"all", "site.jsonl", "other.jsonl"}
+    assert incivility["all"]["n"] == 12 and incivility["all"]["positives"] == 6
+    assert incivility["all"]["metrics"]["roc_auc"]["diff"] == 0.0
+    assert incivility["all"]["flags"]["newly_flagged"] == 0
+    assert "off_topic" not in report["attributes"]  # not labelled
+    markdown = (out / "compare.md").read_text()
+    assert "Gate PASSED" in markdown and "| incivility | 12 | 6 |" in markdown
+    assert (out / "metrics.png").stat().st_size > 1000
+    assert (out / "calibration.png").stat().st_size > 1000
+
+
+def test_compare_exit_status_fails_the_gate_when_new_is_worse(tiny_model, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "site.jsonl", LABELLED)
+    flags_all = with_thresholds(tiny_model, tmp_path / "old", 0.0)  # F1 = 2/3 at 50% positives
+    flags_none = with_thresholds(tiny_model, tmp_path / "new", 1.01)  # F1 = 0
+    code, stdout, _ = cli(capsys, "compare", data, "--old", flags_all, "--new", flags_none,
+                          "--metric", "f1", "--output", tmp_path / "r", "--resamples", 20)
+    assert code == 1
+    assert "gate FAILED" in stdout and "incivility" in stdout
+    report = json.loads((tmp_path / "r" / "compare.json").read_text())
+    flags = report["attributes"]["incivility"]["all"]["flags"]
+    assert flags["unflagged"] == 8 and flags["unflagged_positive"] == 4
+    # the other way round the new model is better: the gate passes
+    code, _, _ = cli(capsys, "compare", data, "--old", flags_none, "--new", flags_all,
+                     "--metric", "f1", "--output", tmp_path / "r2", "--resamples", 20)
+    assert code == 0
+
+
+def test_compare_bad_input_exits_2(tiny_model, tmp_path, capsys):
+    unlabelled = write_jsonl(tmp_path / "plain.jsonl", [{"text": "hello"}])
+    code, _, err = cli(capsys, "compare", unlabelled, "--old", tiny_model, "--new", tiny_model)
+    assert code == 2 and "no record has 'labels'" in err
+    code, _, err = cli(capsys, "compare", tmp_path / "missing.jsonl", "--old", tiny_model,
+                       "--new", tiny_model)
+    assert code == 2 and "not found" in err
+    data = write_jsonl(tmp_path / "site.jsonl", LABELLED)
+    code, _, err = cli(capsys, "compare", data, "--old", tmp_path / "nowhere", "--new",
+                       tiny_model, "--output", tmp_path / "r")
+    assert code == 2 and err.count("\n") == 1
+
+
+# ---- audit-bias ----------------------------------------------------------------------------------
+def bias_rows() -> list[dict]:
+    rows = []
+    for i, term in enumerate(["gay", "muslim", "deaf", None] * 6):
+        label = (i // 4) % 2
+        text = "you are an idiot" if label else "thanks , good point"
+        rows.append({"id": f"b{i}", "text": f"{text} {term or ''} {i}".strip(),
+                     "labels": {"incivility": label}})
+    return rows
+
+
+def test_audit_bias_writes_data_and_template_results(tiny_model, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "site.jsonl", bias_rows())
+    out = tmp_path / "bias"
+    code, stdout, err = cli(capsys, "audit-bias", data, "--model", tiny_model, "--output", out,
+                            "--min-per-class", 2)
+    assert code == 0, err
+    assert "24 comments, 18 with an identity term" in stdout
+    report = json.loads((out / "bias.json").read_text())
+    assert set(report["data"]["terms"]) == {"gay", "muslim", "deaf"}
+    assert report["data"]["terms"]["gay"] == {**report["data"]["terms"]["gay"], "n": 6,
+                                              "positives": 3}
+    assert len(report["templates"]["terms"]) == 50  # the shipped list
+    assert "| gay | 6 | 3 |" in (out / "bias.md").read_text()
+    assert (out / "bias.png").stat().st_size > 1000
+
+
+def test_audit_bias_with_own_terms_and_bad_input(tiny_model, tmp_path, capsys):
+    data = write_jsonl(tmp_path / "site.jsonl", bias_rows())
+    terms = tmp_path / "terms.txt"
+    terms.write_text("deaf\nroma\n")
+    code, _, err = cli(capsys, "audit-bias", data, "--model", tiny_model, "--identity-terms",
+                       terms, "--output", tmp_path / "b")
+    assert code == 0, err
+    report = json.loads((tmp_path / "b" / "bias.json").read_text())
+    assert set(report["data"]["terms"]) == {"deaf"}
+    assert set(report["templates"]["terms"]) == {"deaf", "roma"}
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# none\n")
+    for args, message in (
+        (["--identity-terms", empty], "no identity terms"),
+        (["--identity-terms", tmp_path / "missing.txt"], "cannot read"),
+        (["--attribute", "rudeness"], "no attribute 'rudeness'"),
+        (["--attribute", "threat"], "no record has a label for 'threat'"),
+    ):
+        code, _, err = cli(capsys, "audit-bias", data, "--model", tiny_model,
+                           "--output", tmp_path / "c", *args)
+        assert code == 2 and message in err and err.count("\n") == 1
