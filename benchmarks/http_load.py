@@ -43,7 +43,8 @@ def free_port() -> int:
 def start_server(port: int, scratch: Path) -> subprocess.Popen:
     script = ROOT / ".venv" / "bin" / "civility"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
-    env = {**os.environ, "CIVILITY_REQUIRE_KEYS": "false"}
+    # no keys and no rate limit: the benchmark measures the service, not the limiter
+    env = {**os.environ, "CIVILITY_REQUIRE_KEYS": "false", "CIVILITY_RATE_LIMIT_PER_MINUTE": "0"}
     return subprocess.Popen(
         [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
          "--database", f"sqlite:///{scratch / 'load.db'}"],
