@@ -90,6 +90,8 @@ class ContextHeadArguments:
     weight_decay: float = 0.01
     # drifted-conversation negatives (own parent, another topic's article) per eligible reply
     drifted_ratio: float = 0.0
+    # topic embeddings are saved here and reused by a rerun on the same frozen branch
+    embedding_cache: str | None = None
 
 
 @dataclass

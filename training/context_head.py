@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import logging
 import random
 import shutil
@@ -95,6 +97,38 @@ class TopicEmbedder:
                              "context head cannot be refitted alone")
         self.scorer, self.batch_size = scorer, batch_size
         self.cache: dict[tuple[str, str], torch.Tensor] = {}
+
+    def fingerprint(self) -> str:
+        """Identifies the frozen topic branch (weights and truncation): a cache of another
+        artifact's embeddings is never reused."""
+        network, config = self.scorer.network, self.scorer.config
+        digest = hashlib.sha1(json.dumps(
+            [config.encoder, config.max_length, config.context_max_length,
+             config.head_fraction, config.topic_layers], sort_keys=True).encode())
+        frozen = [network.encoder.embeddings, *network.encoder.encoder.layer[
+            : network.shared_layers], *network.topic_layers]
+        for module in frozen:
+            for tensor in module.state_dict().values():
+                digest.update(tensor.detach().to(torch.float16).contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def load(self, path: Path) -> None:
+        """Reuse embeddings saved by ``save`` for this same topic branch (else ignore them)."""
+        if not path.exists():
+            return
+        saved = torch.load(path, weights_only=True)
+        if saved.get("fingerprint") != self.fingerprint():
+            log.info("%s holds another model's embeddings: not used", path)
+            return
+        for (role, text), vector in zip(saved["keys"], saved["vectors"], strict=True):
+            self.cache[(role, text)] = vector
+        log.info("%d cached embeddings from %s", len(saved["keys"]), path)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self.cache)
+        vectors = torch.stack([self.cache[k] for k in keys]) if keys else torch.zeros(0)
+        torch.save({"fingerprint": self.fingerprint(), "keys": keys, "vectors": vectors}, path)
 
     def __call__(self, texts: list[str], role: str) -> torch.Tensor:
         """``role`` is "comment", "article" or "parent" (each has its own truncation)."""
@@ -319,8 +353,13 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     valid_records = [r for r in records if r.split == "validation"]
     if not train_records or not valid_records:
         raise ConfigError("context head refit needs off-topic train and validation records")
+    cache = Path(args.embedding_cache) if args.embedding_cache else None
+    if cache:
+        embedder.load(cache)
     train_set, valid = embed_records(embedder, train_records), embed_records(embedder,
                                                                              valid_records)
+    if cache:
+        embedder.save(cache)
     parts = [train_set]
     if args.drifted_ratio > 0:
         parts.append(drifted_conversations(train_records, train_set, ratio=args.drifted_ratio,

@@ -97,10 +97,12 @@ def test_refit_is_deterministic_and_may_overwrite_its_base(refitted, mini_datase
     # the head is refitted from a seeded fresh start: the base's own head plays no part
     assert (load_file(str(copy / "model.safetensors"))["context_head.0.weight"]
             == load_file(str(refitted / "model.safetensors"))["context_head.0.weight"]).all()
+    cache = tmp_path / "embeddings.pt"
     code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(mini_datasets),
                  "--base", str(copy), "--output", str(copy), "model.version=0.0.3",
-                 "context_head.sources=[wiki_threads]", "context_head.epochs=1"])
-    assert code == 0
+                 "context_head.sources=[wiki_threads]", "context_head.epochs=1",
+                 f"context_head.embedding_cache={cache}"])
+    assert code == 0 and cache.is_file()
     assert Scorer.from_pretrained(copy).config.version == "0.0.3"
     assert not list(tmp_path.glob(".*partial"))
 
@@ -147,3 +149,20 @@ def test_bad_context_head_settings_are_refused(tmp_path):
         load_config(SMOKE, ["context_head.no_such=1"])
     code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(tmp_path / "none")])
     assert code == 2
+
+
+def test_embedding_cache_is_reused_only_for_the_same_topic_branch(tiny_model, tmp_path):
+    scorer = Scorer.from_pretrained(tiny_model)
+    embedder = TopicEmbedder(scorer)
+    vectors = embedder(["a comment about the war", "another"], "comment")
+    embedder.save(tmp_path / "cache.pt")
+    same = TopicEmbedder(Scorer.from_pretrained(tiny_model))
+    same.load(tmp_path / "cache.pt")
+    assert len(same.cache) == 2
+    assert torch.equal(same(["a comment about the war", "another"], "comment"), vectors)
+    changed = Scorer.from_pretrained(tiny_model)
+    with torch.no_grad():
+        changed.network.topic_layers[0].output.dense.weight.add_(0.1)
+    other = TopicEmbedder(changed)
+    other.load(tmp_path / "cache.pt")
+    assert other.cache == {}
