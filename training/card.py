@@ -231,6 +231,14 @@ LIMITATIONS = [
 ]
 
 
+def _known_gaps_section(metrics: Mapping) -> list[str]:
+    """Measured shortfalls of this release against its acceptance checks, if any."""
+    gaps = metrics.get("known_gaps")
+    if not isinstance(gaps, list) or not gaps:
+        return []
+    return ["## Known gaps", "", *(f"- {_fmt(item)}" for item in gaps), ""]
+
+
 def _build_section(metrics: Mapping, config: Mapping, build: Mapping) -> list[str]:
     training = metrics.get("training") if isinstance(metrics.get("training"), Mapping) else {}
     command = training.get("command") or _get(build, "command")
@@ -283,6 +291,7 @@ def render_model_card(
              *_calibration_section(metrics, names, plots or {}), *_anchor_section(metrics),
              *_bias_section(metrics.get("bias")), *_robustness_section(metrics),
              "## Known limitations", "", *(f"- {item}" for item in LIMITATIONS), "",
+             *_known_gaps_section(metrics),
              *_build_section(metrics, config, build), *_context_head_section(metrics)]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -92,6 +92,8 @@ class ContextHeadArguments:
     drifted_ratio: float = 0.0
     # topic embeddings are saved here and reused by a rerun on the same frozen branch
     embedding_cache: str | None = None
+    # measured shortfalls of the released model, stated in its card (empty: none)
+    known_gaps: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -49,7 +49,8 @@ def refitted(mini_datasets, tiny_model, tmp_path_factory) -> Path:  # noqa: F811
         code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(mini_datasets),
                      "--base", str(tiny_model), "--output", str(out), "model.version=0.0.2",
                      "context_head.sources=[wiki_threads]", "context_head.epochs=3",
-                     "context_head.drifted_ratio=0.5"])
+                     "context_head.drifted_ratio=0.5",
+                     "context_head.known_gaps=[off_topic misses c8 on the thread]"])
     assert code == 0
     return out
 
@@ -82,6 +83,7 @@ def test_refit_updates_off_topic_calibration_threshold_metrics_and_version(refit
     assert "context_head" in read(refitted, "build.json")
     card = (refitted / "README.md").read_text(encoding="utf-8")
     assert card.startswith("# tiny@0.0.2") and "## Off-topic head refit" in card
+    assert "## Known gaps\n\n- off_topic misses c8 on the thread" in card
     assert (refitted / "calibration_off_topic.png").is_file()
     result = scorer.score({"text": "what about the war", "parent": "the war is wrong"})
     assert result.scores["off_topic"] is not None
