@@ -1,5 +1,5 @@
-"""The ``civility`` command line: score, evaluate, train, audit-labels, compare, audit-bias,
-build-runtime, serve, keys, export-decisions.
+"""The ``civility`` command line: score, evaluate, train, train-context-head, audit-labels,
+compare, audit-bias, build-runtime, serve, keys, export-decisions.
 
 Bad input stops with exit code 2 and a one-line reason on stderr. Training and serving code is
 imported only by the subcommands that need it, so scoring stays light.
@@ -115,8 +115,31 @@ def cmd_train(args: argparse.Namespace) -> None:
     if not Path(config.data.data_dir).is_dir():
         raise CliError(f"data directory not found: {config.data.data_dir} (pass --data-dir)")
     try:
-        path = run(config, command=["civility", *sys.argv[1:]])
+        path = run(config, command=["civility", *args.argv])
     except (FileNotFoundError, ConfigError) as error:
+        raise CliError(str(error)) from None
+    print(f"artifact written to {path}")
+
+
+def cmd_train_context_head(args: argparse.Namespace) -> None:
+    from training.config import ConfigError, load_config
+
+    overrides = list(args.overrides)
+    for flag, key in ((args.data_dir, "data.data_dir"), (args.output, "training.output_dir"),
+                      (args.base, "context_head.base_artifact")):
+        if flag:
+            overrides.append(f"{key}={flag}")
+    try:
+        config = load_config(args.config, overrides)
+    except ConfigError as error:
+        raise CliError(str(error)) from None
+    if not Path(config.data.data_dir).is_dir():
+        raise CliError(f"data directory not found: {config.data.data_dir} (pass --data-dir)")
+    from training.context_head import run
+
+    try:
+        path = run(config, command=["civility", *args.argv])
+    except (FileNotFoundError, ConfigError, ArtifactError, ValueError) as error:
         raise CliError(str(error)) from None
     print(f"artifact written to {path}")
 
@@ -282,6 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("overrides", nargs="*", help="section.field=value overrides")
     tr.set_defaults(func=cmd_train)
 
+    head = sub.add_parser("train-context-head",
+                          help="refit only the off-topic context head of an artifact")
+    head.add_argument("--config", required=True, help="YAML config, e.g. configs/context_head.yaml")
+    head.add_argument("--base", help="artifact to start from (default: context_head.base_artifact)")
+    head.add_argument("--data-dir", help="datasets folder (e.g. ../shared/datasets)")
+    head.add_argument("--output", help="artifact directory (may be the base artifact)")
+    head.add_argument("overrides", nargs="*", help="section.field=value overrides")
+    head.set_defaults(func=cmd_train_context_head)
+
     audit = sub.add_parser("audit-labels", help="rank likely mislabelled training examples")
     audit.add_argument("--config", required=True)
     audit.add_argument("--data-dir")
@@ -354,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in build.json
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

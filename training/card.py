@@ -231,6 +231,14 @@ LIMITATIONS = [
 ]
 
 
+def _known_gaps_section(metrics: Mapping) -> list[str]:
+    """Measured shortfalls of this release against its acceptance checks, if any."""
+    gaps = metrics.get("known_gaps")
+    if not isinstance(gaps, list) or not gaps:
+        return []
+    return ["## Known gaps", "", *(f"- {_fmt(item)}" for item in gaps), ""]
+
+
 def _build_section(metrics: Mapping, config: Mapping, build: Mapping) -> list[str]:
     training = metrics.get("training") if isinstance(metrics.get("training"), Mapping) else {}
     command = training.get("command") or _get(build, "command")
@@ -243,6 +251,29 @@ def _build_section(metrics: Mapping, config: Mapping, build: Mapping) -> list[st
     return ["## How it was built", "", *(f"- {k}: {_fmt(v)}" for k, v in facts), "",
             *_table(["library", "version"], [[k, v] for k, v in versions.items()]),
             "Training config:", "", "```json", json.dumps(config, indent=2, default=str), "```", ""]
+
+
+def _context_head_section(metrics: Mapping) -> list[str]:
+    """How the off-topic head was refitted after the joint run (``civility train-context-head``),
+    with validation ROC-AUC before and after; nothing when it was not."""
+    refit = metrics.get("context_head")
+    if not isinstance(refit, Mapping):
+        return []
+    before, after = refit.get("roc_auc_before") or {}, refit.get("roc_auc_after") or {}
+    rows = [[s, before.get(s), after.get(s)] for s in sorted(after, key=lambda s: (s != "all", s))]
+    settings = refit.get("config") if isinstance(refit.get("config"), Mapping) else {}
+    examples = refit.get("train_examples") if isinstance(refit.get("train_examples"),
+                                                         Mapping) else {}
+    return ["## Off-topic head refit", "",
+            f"The `off_topic` context head was refitted alone on the frozen topic embeddings of "
+            f"`{_fmt(refit.get('base_model'))}` (every other weight, calibrator and threshold "
+            "is that model's); its calibrator and threshold were refitted on validation data.", "",
+            f"- command: `{_fmt(refit.get('command'))}`",
+            f"- seconds: {_fmt(refit.get('seconds'))}",
+            f"- settings: {', '.join(f'{k}={v}' for k, v in settings.items()) or NA}",
+            f"- training examples: {', '.join(f'{k}: {v}' for k, v in examples.items()) or NA}",
+            "", *_table(["source", f"off_topic ROC-AUC {_fmt(refit.get('base_model'))}",
+                         "off_topic ROC-AUC refitted"], rows)]
 
 
 def render_model_card(
@@ -260,7 +291,8 @@ def render_model_card(
              *_calibration_section(metrics, names, plots or {}), *_anchor_section(metrics),
              *_bias_section(metrics.get("bias")), *_robustness_section(metrics),
              "## Known limitations", "", *(f"- {item}" for item in LIMITATIONS), "",
-             *_build_section(metrics, config, build)]
+             *_known_gaps_section(metrics),
+             *_build_section(metrics, config, build), *_context_head_section(metrics)]
     return "\n".join(lines).rstrip() + "\n"
 
 

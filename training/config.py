@@ -78,13 +78,36 @@ class TrainingArguments:
 
 
 @dataclass
+class ContextHeadArguments:
+    """``civility train-context-head``: refit only the off-topic head of a finished artifact on
+    frozen topic embeddings (see training/context_head.py)."""
+
+    base_artifact: str = "model/release"
+    sources: list[str] = field(default_factory=list)  # empty: every source in data.sources
+    epochs: int = 20
+    batch_size: int = 256
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.01
+    # drifted-conversation negatives (own parent, another topic's article) per eligible reply
+    drifted_ratio: float = 0.0
+    # topic embeddings are saved here and reused by a rerun on the same frozen branch
+    embedding_cache: str | None = None
+    # measured shortfalls of the released model, stated in its card (empty: none)
+    known_gaps: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     model: ModelArguments = field(default_factory=ModelArguments)
     data: DataArguments = field(default_factory=DataArguments)
     training: TrainingArguments = field(default_factory=TrainingArguments)
+    context_head: ContextHeadArguments = field(default_factory=ContextHeadArguments)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+SECTIONS = ("model", "data", "training", "context_head")
 
 
 def _matches(value, hint) -> bool:
@@ -132,13 +155,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
             raise ConfigError(f"config file not found: {path}") from None
         except yaml.YAMLError as error:
             raise ConfigError(f"{path}: invalid YAML ({error})") from None
-    unknown = set(raw) - {"model", "data", "training"}
+    unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
     for item in overrides:
         key, sep, value = item.partition("=")
         section, dot, name = key.partition(".")
-        if not sep or not dot or section not in ("model", "data", "training"):
+        if not sep or not dot or section not in SECTIONS:
             raise ConfigError(f"override {item!r} must look like section.field=value")
         raw.setdefault(section, {})
         target = raw[section]
@@ -150,6 +173,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         model=_build(ModelArguments, raw.get("model") or {}, "model"),
         data=_build(DataArguments, raw.get("data") or {}, "data"),
         training=_build(TrainingArguments, raw.get("training") or {}, "training"),
+        context_head=_build(ContextHeadArguments, raw.get("context_head") or {}, "context_head"),
     )
     if config.training.epochs <= 0 and not config.training.max_steps:
         raise ConfigError("training.epochs must be positive")
@@ -162,6 +186,13 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     for name in ("max_length", "context_max_length"):
         if getattr(config.model, name) < 3:
             raise ConfigError(f"model.{name} is too small: {getattr(config.model, name)}")
+    head = config.context_head
+    for name in ("epochs", "batch_size"):
+        if getattr(head, name) < 1:
+            raise ConfigError(f"context_head.{name} must be at least 1: {getattr(head, name)}")
+    if head.learning_rate <= 0 or head.weight_decay < 0 or head.drifted_ratio < 0:
+        raise ConfigError("context_head.learning_rate must be positive, weight_decay and "
+                          "drifted_ratio not negative")
     if not 0.0 <= config.model.head_fraction <= 1.0:
         raise ConfigError(f"model.head_fraction must be in [0, 1]: {config.model.head_fraction}")
     return config

@@ -117,7 +117,8 @@ def _record(base: Record, context: Context, label: float, kind: str, source: str
     return Record(text=base.text, labels={"off_topic": label}, source=source, split=base.split,
                   article_title=title, article_text=text, parent=parent, group=base.group,
                   weight=base.weight,
-                  meta={"pair": kind, "context": shown, "origin": base.source, **meta})
+                  meta={"pair": kind, "context": shown, "origin": base.source,
+                        "topic": base.meta.get("topic") or base.group, **meta})
 
 
 def _split_pairs(records: list[Record], *, negative_ratio: float, hard_fraction: float,

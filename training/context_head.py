@@ -1,0 +1,441 @@
+"""Refit the off-topic context head of a finished artifact, alone, on frozen topic embeddings.
+
+The split-top network's topic embeddings come from frozen layers (the shared trunk and the
+frozen copy of the base model's top layers), so every comment, article and parent embedding the
+context head reads is fixed: they are computed once, and the small MLP is then fitted in seconds.
+Every other weight of the artifact, and every other attribute's calibration, threshold and
+metrics, stay exactly as they were; only ``context_head``, the ``off_topic`` calibrator and
+threshold, the ``off_topic`` rows of metrics.json and the model card change.
+
+The embeddings are computed as the scorer computes them when serving (the artifact's
+``max_length``/``context_max_length``, head-and-tail truncation, the same normalisation), not at
+the shorter training lengths of the joint run.
+
+``mixed_ratio`` adds *drifted conversation* negatives: a comment shown with its own parent but
+the article of another thread (of another topic) is off topic, since the comment and its parent
+are both about something else than the article. The thread pairs alone only show a context that
+matches or mismatches as a whole, so a reply that continues an off-topic parent looked on topic.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from model import artifact
+from model.calibration import apply_calibration
+from model.encoding import encode_texts, length_sorted_batches, pad_batch
+from model.metrics import per_label_metrics, roc_auc
+from model.network import CivilityNetwork
+from model.scorer import Scorer
+from model.text import normalise, normalise_with_offsets
+from training import card
+from training.calibration import choose_calibration, choose_threshold
+from training.config import Config, ConfigError
+from training.data.corpus import load_corpus
+from training.features import article_content
+from training.noise import make_perturber
+from training.pipeline import build_info
+from training.records import Record
+
+log = logging.getLogger(__name__)
+ATTRIBUTE = "off_topic"
+
+
+@dataclass
+class Examples:
+    """Embedded off-topic examples: unit embeddings (zero where a context is missing)."""
+
+    comment: torch.Tensor  # (n, H)
+    article: torch.Tensor  # (n, H)
+    parent: torch.Tensor  # (n, H)
+    has_article: torch.Tensor  # (n,) bool
+    has_parent: torch.Tensor  # (n,) bool
+    target: torch.Tensor  # (n,) soft off_topic label
+    weight: torch.Tensor  # (n,)
+    source: list[str]
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def take(self, index: list[int] | np.ndarray) -> Examples:
+        rows = torch.as_tensor(np.asarray(index, dtype=np.int64))
+        return Examples(*(t[rows] for t in (self.comment, self.article, self.parent,
+                                            self.has_article, self.has_parent, self.target,
+                                            self.weight)),
+                        source=[self.source[int(i)] for i in rows])
+
+    @staticmethod
+    def concat(parts: list[Examples]) -> Examples:
+        tensors = [torch.cat([getattr(p, name) for p in parts]) for name in
+                   ("comment", "article", "parent", "has_article", "has_parent", "target",
+                    "weight")]
+        return Examples(*tensors, source=[s for p in parts for s in p.source])
+
+
+class TopicEmbedder:
+    """Unit topic embeddings of texts, as the scorer computes them, cached by text and role."""
+
+    def __init__(self, scorer: Scorer, *, batch_size: int = 32) -> None:
+        if not len(scorer.network.topic_layers):
+            raise ValueError("the artifact has no frozen topic branch (topic_layers: 0): its "
+                             "context head cannot be refitted alone")
+        self.scorer, self.batch_size = scorer, batch_size
+        self.cache: dict[tuple[str, str], torch.Tensor] = {}
+
+    def fingerprint(self) -> str:
+        """Identifies the frozen topic branch (weights and truncation): a cache of another
+        artifact's embeddings is never reused."""
+        network, config = self.scorer.network, self.scorer.config
+        digest = hashlib.sha1(json.dumps(
+            [config.encoder, config.max_length, config.context_max_length,
+             config.head_fraction, config.topic_layers], sort_keys=True).encode())
+        frozen = [network.encoder.embeddings, *network.encoder.encoder.layer[
+            : network.shared_layers], *network.topic_layers]
+        for module in frozen:
+            for tensor in module.state_dict().values():
+                digest.update(tensor.detach().to(torch.float16).contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def load(self, path: Path) -> None:
+        """Reuse embeddings saved by ``save`` for this same topic branch (else ignore them)."""
+        if not path.exists():
+            return
+        saved = torch.load(path, weights_only=True)
+        if saved.get("fingerprint") != self.fingerprint():
+            log.info("%s holds another model's embeddings: not used", path)
+            return
+        for (role, text), vector in zip(saved["keys"], saved["vectors"], strict=True):
+            self.cache[(role, text)] = vector
+        log.info("%d cached embeddings from %s", len(saved["keys"]), path)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self.cache)
+        vectors = torch.stack([self.cache[k] for k in keys]) if keys else torch.zeros(0)
+        torch.save({"fingerprint": self.fingerprint(), "keys": keys, "vectors": vectors}, path)
+
+    def __call__(self, texts: list[str], role: str) -> torch.Tensor:
+        """``role`` is "comment", "article" or "parent" (each has its own truncation)."""
+        config = self.scorer.config
+        if role == "comment":
+            clean, length, head = ([normalise_with_offsets(t)[0] for t in texts],
+                                   config.max_length, config.head_fraction)
+        else:
+            clean, length = [normalise(t) for t in texts], config.context_max_length
+            head = 1.0 if role == "article" else config.head_fraction
+        missing = sorted({c for c in clean if (role, c) not in self.cache})
+        if missing:
+            self._embed(missing, role, length, head)
+        hidden = self.scorer.network.encoder.config.hidden_size
+        if not texts:
+            return torch.zeros(0, hidden)
+        return torch.stack([self.cache[(role, c)] for c in clean])
+
+    def _embed(self, texts: list[str], role: str, max_length: int, head: float) -> None:
+        tokenizer = self.scorer.tokenizer
+        encoded = encode_texts(tokenizer, texts, max_length=max_length, head_fraction=head)
+        batches = length_sorted_batches([len(e.input_ids) for e in encoded], self.batch_size)
+        log.info("embedding %d %s texts", len(texts), role)
+        with torch.inference_mode():
+            for batch in batches:
+                ids, mask = pad_batch([encoded[i] for i in batch], pad_id=tokenizer.pad_token_id)
+                _, topic = self.scorer.network.embed(ids, mask)
+                for i, vector in zip(batch, topic, strict=True):
+                    self.cache[(role, texts[i])] = vector.clone()
+
+
+def embed_records(embedder: TopicEmbedder, records: list[Record]) -> Examples:
+    """``Examples`` for records with an ``off_topic`` label and an article or a parent."""
+    records = [r for r in records if ATTRIBUTE in r.labels and r.has_context]
+    comment = embedder([r.text for r in records], "comment")
+    hidden = comment.shape[-1] if len(records) else 0
+
+    def contexts(texts: list[str | None], role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        present = torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
+        out = torch.zeros(len(texts), hidden)
+        given = [i for i, p in enumerate(present.tolist()) if p]
+        if given:
+            out[given] = embedder([texts[i] for i in given], role)
+        return out, present
+
+    article, has_article = contexts([article_content(r) for r in records], "article")
+    parent, has_parent = contexts([r.parent for r in records], "parent")
+    return Examples(comment, article, parent, has_article, has_parent,
+                    target=torch.tensor([r.labels[ATTRIBUTE] for r in records]),
+                    weight=torch.tensor([r.weight for r in records], dtype=torch.float32),
+                    source=[r.source for r in records])
+
+
+def drifted_conversations(records: list[Record], examples: Examples, *, ratio: float,
+                          seed: int) -> Examples:
+    """Off-topic examples from own-context thread replies: the comment keeps its own parent and
+    gets the article of a thread of another topic (see the module docstring).
+
+    ``records``/``examples`` are aligned (the output of ``embed_records``'s filter); only pair
+    records shown with their own context (``meta["pair"] == "own"``) that have both an article
+    and a parent qualify; ``ratio`` of them (seeded) yield one example each, weighted as the
+    original."""
+    rng = random.Random(seed)
+    eligible = [i for i, r in enumerate(records)
+                if r.meta.get("pair") == "own" and r.parent and examples.has_article[i]]
+    by_topic: dict[tuple[str, str], list[int]] = {}
+    for i in eligible:
+        r = records[i]
+        by_topic.setdefault((r.source, r.meta.get("topic") or r.group or ""), []).append(i)
+    articles_of: dict[str, list[tuple[str, int]]] = {}
+    for (source, topic), rows in by_topic.items():
+        articles_of.setdefault(source, []).append((topic, rows[0]))
+    chosen = [i for i in eligible if rng.random() < ratio]
+    rows, donors = [], []
+    for i in chosen:
+        r = records[i]
+        topic = r.meta.get("topic") or r.group or ""
+        candidates = articles_of[r.source]
+        for _ in range(20):
+            other_topic, donor = rng.choice(candidates)
+            if other_topic != topic:
+                rows.append(i)
+                donors.append(donor)
+                break
+    out = examples.take(rows)
+    out.article = examples.article[torch.as_tensor(donors, dtype=torch.long)] if rows else \
+        out.article
+    out.target = torch.ones(len(rows))
+    out.source = [f"{s}:drifted" for s in out.source]
+    return out
+
+
+def fresh_context_head(network: CivilityNetwork, *, seed: int) -> nn.Module:
+    """A newly initialised copy of ``network.context_head`` (same shapes), seeded."""
+    head = copy.deepcopy(network.context_head)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    for module in head.modules():
+        if isinstance(module, nn.Linear):
+            module.reset_parameters()
+    torch.random.set_rng_state(generator_state)
+    return head
+
+
+def context_logits(network: CivilityNetwork, examples: Examples,
+                   head: nn.Module | None = None) -> np.ndarray:
+    """Raw off-topic logits of ``examples`` through ``head`` (default the network's own)."""
+    original = network.context_head
+    if head is not None:
+        network.context_head = head
+    try:
+        was_training = network.context_head.training
+        network.context_head.eval()
+        with torch.inference_mode():
+            logits = network.context_logit(examples.comment, examples.article, examples.parent,
+                                           has_article=examples.has_article,
+                                           has_parent=examples.has_parent)
+        network.context_head.train(was_training)
+    finally:
+        network.context_head = original
+    return logits.float().numpy()
+
+
+def fit_context_head(network: CivilityNetwork, train: Examples, *, epochs: int,
+                     batch_size: int, learning_rate: float, weight_decay: float,
+                     seed: int) -> nn.Module:
+    """A context head fitted from scratch on ``train`` (weighted soft-label BCE, AdamW); the
+    network itself is left untouched."""
+    head = fresh_context_head(network, seed=seed)
+    original = network.context_head
+    network.context_head = head
+    optimizer = torch.optim.AdamW(head.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    steps = epochs * max(1, -(-len(train) // batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate,
+                                                   total_steps=steps, pct_start=0.1)
+    try:
+        head.train()
+        for epoch in range(epochs):
+            order = torch.randperm(len(train), generator=generator)
+            total = 0.0
+            for start in range(0, len(train), batch_size):
+                rows = order[start:start + batch_size]
+                logits = network.context_logit(
+                    train.comment[rows], train.article[rows], train.parent[rows],
+                    has_article=train.has_article[rows], has_parent=train.has_parent[rows])
+                losses = nn.functional.binary_cross_entropy_with_logits(
+                    logits, train.target[rows], reduction="none")
+                weights = train.weight[rows]
+                loss = (losses * weights).sum() / weights.sum()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += loss.item() * len(rows)
+            log.debug("context head epoch %d: loss %.4f", epoch + 1, total / len(train))
+    finally:
+        network.context_head = original
+    return head.eval()
+
+
+# ---- the whole refit: artifact in, artifact out ---------------------------------------------
+def load_records(config: Config) -> list[Record]:
+    """Off-topic records of the configured context sources (pairs made as in the joint run)."""
+    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
+    wanted = config.context_head.sources or list(config.data.sources)
+    unknown = [s for s in wanted if s not in config.data.sources]
+    if unknown:
+        raise ConfigError(f"context_head.sources not in data.sources: {', '.join(unknown)}")
+    sources = {name: config.data.sources[name] for name in wanted}
+    records = load_corpus(Path(config.data.data_dir), sources=sources, label_map=label_map,
+                          pairs=config.data.pairs, seed=config.training.seed,
+                          max_records_per_source=config.data.max_records_per_source)
+    return [r for r in records if ATTRIBUTE in r.labels and r.has_context]
+
+
+def _metrics(y: np.ndarray, probs: np.ndarray, sources: list[str], threshold: float) -> dict:
+    out = {}
+    groups = {"all": np.arange(len(sources))}
+    for source in sorted(set(sources)):
+        groups[source] = np.array([i for i, s in enumerate(sources) if s == source])
+    for name, rows in groups.items():
+        result = per_label_metrics(y[rows, None], probs[rows, None], labels=[ATTRIBUTE],
+                                   thresholds={ATTRIBUTE: threshold})
+        out[name] = result.get(ATTRIBUTE)
+    return out
+
+
+def _robustness(network, embedder: TopicEmbedder, records: list[Record], valid: Examples,
+                logits: np.ndarray, *, per_source: int, seed: int) -> dict:
+    """Off-topic ROC-AUC on clean and noisy copies of validation comments of sources with real
+    off-topic labels (not pairs), as the joint run's robustness check."""
+    chosen, counts = [], {}
+    for i, r in enumerate(records):
+        if "pairs" not in r.source and counts.get(r.source, 0) < per_source:
+            counts[r.source] = counts.get(r.source, 0) + 1
+            chosen.append(i)
+    if not chosen:
+        return {}
+    perturb = make_perturber(np.random.default_rng(seed))
+    noisy = valid.take(chosen)
+    noisy.comment = embedder([perturb(records[i].text) for i in chosen], "comment")
+    y = (valid.target[chosen].numpy() >= 0.5).astype(int)
+    return {"n": len(chosen), "roc_auc_clean": roc_auc(y, logits[chosen]),
+            "roc_auc_perturbed": roc_auc(y, context_logits(network, noisy))}
+
+
+def run(config: Config, *, command: list[str] | None = None) -> Path:
+    """Refit the context head of ``context_head.base_artifact`` and write the new artifact to
+    ``training.output_dir`` (which may be the base artifact itself); return its path."""
+    args, seed = config.context_head, config.training.seed
+    base = Path(args.base_artifact)
+    scorer = Scorer.from_pretrained(base)
+    if ATTRIBUTE not in scorer.config.attributes:
+        raise ConfigError(f"{base}: the artifact does not score {ATTRIBUTE}")
+    base_tag = scorer.config.tag
+    torch.manual_seed(seed)
+    began = time.time()
+    records = load_records(config)
+    embedder = TopicEmbedder(scorer, batch_size=config.training.eval_batch_size)
+    train_records = [r for r in records if r.split == "train"]
+    valid_records = [r for r in records if r.split == "validation"]
+    if not train_records or not valid_records:
+        raise ConfigError("context head refit needs off-topic train and validation records")
+    cache = Path(args.embedding_cache) if args.embedding_cache else None
+    if cache:
+        embedder.load(cache)
+    train_set, valid = embed_records(embedder, train_records), embed_records(embedder,
+                                                                             valid_records)
+    if cache:
+        embedder.save(cache)
+    parts = [train_set]
+    if args.drifted_ratio > 0:
+        parts.append(drifted_conversations(train_records, train_set, ratio=args.drifted_ratio,
+                                           seed=seed))
+    train_set = Examples.concat(parts)
+    log.info("context head: %d train examples (%s), %d validation", len(train_set),
+             dict(Counter(train_set.source)), len(valid))
+    network = scorer.network
+    network.context_head = fit_context_head(
+        network, train_set, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, weight_decay=args.weight_decay, seed=seed)
+    logits = context_logits(network, valid)
+    y = valid.target.numpy()
+    calibrator = choose_calibration(logits, (y >= 0.5).astype(int))
+    probs = apply_calibration(logits, calibrator)
+    threshold = choose_threshold((y >= 0.5).astype(int), probs,
+                                 target_precision=config.training.target_precision)
+    seconds = round(time.time() - began, 1)
+
+    scorer.calibration[ATTRIBUTE] = calibrator
+    scorer.thresholds["attributes"][ATTRIBUTE] = threshold
+    scorer.config.version = config.model.version
+    metrics = artifact.read_json(base / artifact.METRICS) if (base / artifact.METRICS).exists() \
+        else {}
+    before = {s: (m or {}).get(ATTRIBUTE) for s, m in (metrics.get("validation") or {}).items()}
+    new = _metrics(y, probs, valid.source, threshold["threshold"])
+    for source, entry in new.items():
+        metrics.setdefault("validation", {}).setdefault(source, {})[ATTRIBUTE] = entry
+    metrics["model"] = scorer.config.tag
+    metrics.setdefault("thresholds", {})["attributes"] = scorer.thresholds["attributes"]
+    metrics.setdefault("calibration", {})[ATTRIBUTE] = {
+        "method": calibrator["method"], "selection": calibrator.get("selection")}
+    robust = _robustness(network, embedder, valid_records, valid, logits, per_source=400,
+                         seed=seed)
+    if robust:
+        metrics.setdefault("robustness", {})[ATTRIBUTE] = robust
+    metrics["context_head"] = {
+        "base_model": base_tag, "command": " ".join(command or sys.argv),
+        "config": dataclasses.asdict(args), "seconds": seconds,
+        "train_examples": dict(sorted(Counter(train_set.source).items())),
+        "roc_auc_before": {s: m.get("roc_auc") for s, m in before.items() if m},
+        "roc_auc_after": {s: m.get("roc_auc") for s, m in new.items() if m},
+    }
+    metrics.pop("known_gaps", None)
+    if args.known_gaps:
+        metrics["known_gaps"] = list(args.known_gaps)
+    build = artifact.read_json(base / artifact.BUILD) if (base / artifact.BUILD).exists() else {}
+    build["context_head"] = {**build_info(config, {}, command or sys.argv),
+                             "base_model": base_tag}
+    build["context_head"].pop("data", None)
+    curve = ((y >= 0.5).astype(int), probs)
+    return _write(scorer, base, Path(config.training.output_dir), metrics, build, curve,
+                  label_map=yaml.safe_load(Path(config.data.label_map).read_text("utf-8")))
+
+
+def _write(scorer: Scorer, base: Path, out: Path, metrics: dict, build: dict,
+           curve: tuple[np.ndarray, np.ndarray], *, label_map: dict) -> Path:
+    """Write the complete artifact next to ``out`` first, then put it in place: ``out`` may be
+    the base artifact, and an interrupted run must not leave half an artifact there."""
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    scorer.save_pretrained(staging, metrics=metrics, build=build)
+    plots = {}
+    for name in scorer.config.attributes:  # other attributes' reliability plots are unchanged
+        filename = f"calibration_{name}.png"
+        if name != ATTRIBUTE and (base / filename).exists():
+            shutil.copy2(base / filename, staging / filename)
+            plots[name] = filename
+        elif name == ATTRIBUTE:
+            plots.update(card.write_calibration_plots({name: curve}, staging))
+    plots = {name: plots[name] for name in scorer.config.attributes if name in plots}
+    (staging / artifact.MODEL_CARD).write_text(
+        card.render_model_card(metrics, config=build.get("config") or {}, build=build,
+                               label_map=label_map, plots=plots), encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    log.info("artifact written to %s", out)
+    return out
