@@ -281,7 +281,7 @@ def per_label_metrics(
             "f1": f1,
             "macro_f1": (f1 + negative_f1) / 2,
             "ece": _json_float(expected_calibration_error(y, prob)),
-            "threshold": threshold,
+            "threshold": _json_float(threshold),  # None: scored, never flagged
             "unscored": int(labelled.sum()) - n,
         }
     return out

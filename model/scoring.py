@@ -6,6 +6,7 @@ network calls, ``_forward`` and ``_embed``, on padded numpy batches."""
 from __future__ import annotations
 
 import hashlib
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -204,7 +205,10 @@ class ScorerBase:
         return apply_calibration(np.asarray(logits, dtype=float), calibrator)
 
     def threshold(self, name: str) -> float:
-        return float(self.thresholds["attributes"][name]["threshold"])
+        """The flag threshold of ``name``; ``inf`` for an attribute that is scored but never
+        flagged (its validation precision was too low to flag on, ``null`` in the artifact)."""
+        value = self.thresholds["attributes"][name]["threshold"]
+        return math.inf if value is None else float(value)
 
     def _results(self, comments: list[Comment], rows: list[dict]) -> list[ScoreResult]:
         names = self.config.attributes

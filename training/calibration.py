@@ -344,6 +344,7 @@ def choose_threshold(
     target_precision: float = 0.8,
     min_positives: int = 5,
     fallback_threshold: float = 0.5,
+    min_precision: float = 0.5,
 ) -> dict[str, Any]:
     """Decision threshold on calibrated probabilities: best recall at a target precision.
 
@@ -351,7 +352,9 @@ def choose_threshold(
     (an observed probability) whose validation precision reaches ``target_precision``; recall
     only falls as the threshold rises, so that is the best recall at that precision. If no
     threshold reaches the target, the max-F1 threshold is used (highest one on ties, i.e. fewer
-    flags). With fewer than ``min_positives`` labelled positives nothing can be tuned and the
+    flags) as long as its precision is at least ``min_precision``; below that a flag would be
+    wrong more often than right, so ``threshold`` is ``None``: the attribute is scored but never
+    flagged. With fewer than ``min_positives`` labelled positives nothing can be tuned and the
     documented fallback ``fallback_threshold`` on the calibrated probability is used (0.5 =
     "more likely than not"). ``rule`` states in words which case applied. NaN labels are
     ignored; soft labels are binarised at 0.5.
@@ -390,17 +393,27 @@ def choose_threshold(
             )
         else:
             f1 = 2.0 * tps / (flagged + positives)
-            threshold = float(candidates[int(np.argmax(f1))])
+            best = int(np.argmax(f1))
+            threshold = float(candidates[best])
             rule = (
                 f"no threshold reaches validation precision >= {target_text}; "
                 "using the max-F1 threshold instead"
             )
+            if precision[best] < min_precision:
+                threshold = None
+                rule = (
+                    f"no threshold reaches validation precision >= {target_text}, and at the "
+                    f"max-F1 threshold it is {precision[best]:.2f} (< {min_precision:.2f}): "
+                    "scored, never flagged"
+                )
 
-    prec, rec, f1_score = precision_recall_f1(t, (prob >= threshold).astype(np.int64))
+    predicted = prob >= (np.inf if threshold is None else threshold)
+    prec, rec, f1_score = precision_recall_f1(t, predicted.astype(np.int64))
     return {
         "threshold": threshold,
         "rule": rule,
         "target_precision": float(target_precision),
+        "min_precision": float(min_precision),
         "precision": prec,
         "recall": rec,
         "f1": f1_score,

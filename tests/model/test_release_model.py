@@ -13,13 +13,13 @@ from model.scorer import RELEASE_DIR, Article, Comment, Scorer
 
 THREAD = Path(__file__).resolve().parents[1] / "fixtures" / "coalition_thread.json"
 
-# Known gaps of release 1.0.0 (issue 4 stays open until they pass): its off_topic head learned
+# Known gaps of release 1.0.1 (issue 4 stays open until they pass): its off_topic head learned
 # "little overlap with article and parent" from thread pairs and SemEval relevance, so short
 # dialogue replies about a participant (c5, c16) rank above the rambling c8/c9, and thread
 # incivility ROC-AUC is 0.842. strict=True: the suite fails as soon as a model fixes them, so
 # the markers cannot outlive the gap.
 OFF_TOPIC_GAP = pytest.mark.xfail(
-    strict=True, reason="release 1.0.0 ranks short dialogue replies above c8/c9 for off_topic"
+    strict=True, reason="release 1.0.1 ranks short dialogue replies above c8/c9 for off_topic"
 )
 
 
@@ -48,7 +48,7 @@ def test_release_model_is_a_complete_artifact(release):
     for name in ("config.json", "model.safetensors", "thresholds.json", "calibration.json",
                  "metrics.json", "build.json", "README.md"):
         assert (RELEASE_DIR / name).exists(), name
-    assert release.config.version == "1.0.0"
+    assert release.config.version == "1.0.1"
 
 
 @OFF_TOPIC_GAP
@@ -72,7 +72,7 @@ def test_no_on_topic_comment_is_flagged_off_topic(thread):
     [
         "personal_attack",
         pytest.param("incivility", marks=pytest.mark.xfail(
-            strict=True, reason="release 1.0.0: thread incivility ROC-AUC 0.842 < 0.85")),
+            strict=True, reason="release 1.0.1: thread incivility ROC-AUC 0.842 < 0.85")),
     ],
 )
 def test_thread_roc_auc_against_hand_labels(thread, attribute):
@@ -96,3 +96,10 @@ def test_insulting_a_politician_is_incivility_not_a_personal_attack(release):
     result = release.score("The prime minister is a spineless, lying coward.")
     assert "incivility" in result.flags
     assert "personal_attack" not in result.flags
+
+
+def test_attributes_too_imprecise_to_flag_are_scored_but_never_flagged(release):
+    result = release.score("Oh sure, because people like you always know best, genius.")
+    for name in ("sarcasm", "unfair_generalisation", "condescension"):
+        assert release.thresholds["attributes"][name]["threshold"] is None
+        assert result.scores[name] is not None and name not in result.flags

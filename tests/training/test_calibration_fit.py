@@ -248,3 +248,22 @@ def test_best_threshold_for_ties_nan_and_empty() -> None:
     assert best_threshold_for(lambda t: float("nan") if t < 0.3 else t, [0.1, 0.5]) == (0.5, 0.5)
     with pytest.raises(ValueError):
         best_threshold_for(lambda t: 1.0, [])
+
+
+def test_threshold_below_the_precision_floor_means_never_flag():
+    from training.calibration import choose_threshold
+
+    # positives scattered among negatives: the best F1 has precision well under 0.5
+    y = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0]
+    p = [i / 20 for i in range(20)]
+    result = choose_threshold(y, p, target_precision=0.8, min_precision=0.5)
+    assert result["threshold"] is None and "never flagged" in result["rule"]
+    assert result["precision"] == 0.0 and result["recall"] == 0.0
+    loose = choose_threshold(y, p, target_precision=0.8, min_precision=0.1)
+    assert loose["threshold"] is not None
+
+
+def test_scorer_never_flags_an_attribute_with_a_null_threshold(tiny_scorer):
+    tiny_scorer.thresholds["attributes"]["sarcasm"]["threshold"] = None
+    result = tiny_scorer.score("Oh great, another genius.")
+    assert "sarcasm" not in result.flags and result.scores["sarcasm"] is not None
