@@ -55,9 +55,10 @@ def find_comment_texts(session: Session, ids: set[str]) -> dict[str, str]:
     return texts
 
 
-def resolve_comments(session: Session, items: Sequence[CommentIn],
+def resolve_comments(session: Session | None, items: Sequence[CommentIn],
                      settings: Settings) -> list[Comment]:
-    """``Comment``s with their article and parent, looked up by id where ids were given."""
+    """``Comment``s with their article and parent, looked up by id where ids were given
+    (``session`` may be None when no item names an id)."""
     articles = find_articles(session, {c.article_id for c in items if c.article_id})
     parents = find_comment_texts(session, {c.parent_id for c in items if c.parent_id})
     comments = []

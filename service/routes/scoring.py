@@ -50,7 +50,10 @@ async def score(body: ScoreRequest, key: ScorerKey, session: SessionDep, setting
     if len(body.comments) > settings.max_batch:
         raise InputProblem("comments", f"at most {settings.max_batch} per request", status=413)
     names = check_attributes(body.attributes, scorer.config.attributes)
-    comments = await asyncio.to_thread(resolve_comments, session, body.comments, settings)
+    if any(c.article_id or c.parent_id for c in body.comments):  # ids to look up
+        comments = await asyncio.to_thread(resolve_comments, session, body.comments, settings)
+    else:  # no database work: no thread hop
+        comments = resolve_comments(None, body.comments, settings)
     results = await score_with_limit(batcher, comments, spans=body.spans, settings=settings)
     if body.store:
         await asyncio.to_thread(
