@@ -99,21 +99,26 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                   f"over {result['spans']['n']} posts")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def _training_config(args: argparse.Namespace, flags: dict[str, str | None]):
+    """The YAML config with the command line's overrides and ``--flag`` values applied."""
     from training.config import ConfigError, load_config
-    from training.pipeline import run
 
-    overrides = list(args.overrides)
-    if args.data_dir:
-        overrides.append(f"data.data_dir={args.data_dir}")
-    if args.output:
-        overrides.append(f"training.output_dir={args.output}")
+    overrides = list(args.overrides) + [f"{key}={value}" for key, value in flags.items() if value]
     try:
         config = load_config(args.config, overrides)
     except ConfigError as error:
         raise CliError(str(error)) from None
     if not Path(config.data.data_dir).is_dir():
         raise CliError(f"data directory not found: {config.data.data_dir} (pass --data-dir)")
+    return config
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from training.config import ConfigError
+    from training.pipeline import run
+
+    config = _training_config(args, {"data.data_dir": args.data_dir,
+                                     "training.output_dir": args.output})
     try:
         path = run(config, command=["civility", *args.argv])
     except (FileNotFoundError, ConfigError) as error:
@@ -122,19 +127,11 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train_context_head(args: argparse.Namespace) -> None:
-    from training.config import ConfigError, load_config
+    from training.config import ConfigError
 
-    overrides = list(args.overrides)
-    for flag, key in ((args.data_dir, "data.data_dir"), (args.output, "training.output_dir"),
-                      (args.base, "context_head.base_artifact")):
-        if flag:
-            overrides.append(f"{key}={flag}")
-    try:
-        config = load_config(args.config, overrides)
-    except ConfigError as error:
-        raise CliError(str(error)) from None
-    if not Path(config.data.data_dir).is_dir():
-        raise CliError(f"data directory not found: {config.data.data_dir} (pass --data-dir)")
+    config = _training_config(args, {"data.data_dir": args.data_dir,
+                                     "training.output_dir": args.output,
+                                     "context_head.base_artifact": args.base})
     from training.context_head import run
 
     try:
