@@ -214,18 +214,24 @@ def cmd_serve(args: argparse.Namespace) -> None:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
 
 
+def _database(url: str | None):
+    """An engine on ``url`` (default: the service's setting), migrated; exit 2 if unreachable."""
+    from service.db import make_engine
+    from service.settings import Settings
+
+    url = url or Settings().database_url
+    try:
+        return make_engine(url)
+    except Exception as error:  # unreachable server, bad URL: one line, not a traceback
+        raise CliError(f"database {url}: {error}".splitlines()[0]) from None
+
+
 def cmd_keys(args: argparse.Namespace) -> None:
     from sqlalchemy.orm import Session
 
     from service.auth import KeyRequestError, create_key, revoke_key
-    from service.db import make_engine
-    from service.settings import Settings
 
-    settings = Settings(**({"database_url": args.database} if args.database else {}))
-    try:
-        engine = make_engine(settings.database_url)
-    except Exception as error:  # unreachable server, bad URL: one line, not a traceback
-        raise CliError(f"database {settings.database_url}: {error}".splitlines()[0]) from None
+    engine = _database(args.database)
     with Session(engine) as session:
         if args.keys_command == "create":
             try:
@@ -245,9 +251,7 @@ def cmd_export_decisions(args: argparse.Namespace) -> None:
 
     from sqlalchemy.orm import Session
 
-    from service.db import make_engine
     from service.export import export_decisions
-    from service.settings import Settings
 
     since = None
     if args.since:
@@ -259,11 +263,7 @@ def cmd_export_decisions(args: argparse.Namespace) -> None:
     output = Path(args.output)
     if not output.parent.is_dir():
         raise CliError(f"--output: folder not found: {output.parent}")
-    settings = Settings(**({"database_url": args.database} if args.database else {}))
-    try:
-        engine = make_engine(settings.database_url)
-    except Exception as error:  # unreachable server, bad URL: one line, not a traceback
-        raise CliError(f"database {settings.database_url}: {error}".splitlines()[0]) from None
+    engine = _database(args.database)
     with Session(engine) as session:
         decisions, feedback = export_decisions(session, output, since=since)
     engine.dispose()
