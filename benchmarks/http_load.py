@@ -40,12 +40,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(port: int, scratch: Path) -> subprocess.Popen:
+def start_server(port: int, scratch: Path, *, preview: bool) -> subprocess.Popen:
     script = ROOT / ".venv" / "bin" / "civility"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+    if preview:
+        command = [sys.executable, str(ROOT / "benchmarks" / "serve_runtime_preview.py")]
+    else:
+        command.append("serve")
     env = {**os.environ, "CIVILITY_REQUIRE_KEYS": "false"}
     return subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
+        [*command, "--host", "127.0.0.1", "--port", str(port),
          "--database", f"sqlite:///{scratch / 'load.db'}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(scratch / "server.log", "w"))
 
@@ -113,6 +117,8 @@ def main() -> None:
                         help="API key sent as 'Authorization: Bearer KEY'")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 100])
+    parser.add_argument("--runtime-preview", action="store_true",
+                        help="serve with the runtime form swapped in (serve_runtime_preview.py)")
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
     texts = real_comments(2000)
@@ -121,7 +127,7 @@ def main() -> None:
     if url is None:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(port, Path(scratch.name))
+        server = start_server(port, Path(scratch.name), preview=args.runtime_preview)
     try:
         ready = wait_ready(url, server)
         print(f"{url} ready in {ready:.1f} s (server start to /health)")
@@ -166,9 +172,10 @@ def main() -> None:
         axes.legend()
         axes.set_title("HTTP load against civility serve")
 
-    save("http_load", {"url": url if args.url else "started by the script", "runs": runs,
-                       "notes": notes, "server_memory": memory,
-                       "seconds_per_run": args.seconds}, chart)
+    name = "http_load_runtime_preview" if args.runtime_preview else "http_load"
+    save(name, {"url": url if args.url else "started by the script", "runs": runs,
+                "server": "serve_runtime_preview.py" if args.runtime_preview else "civility serve",
+                "notes": notes, "server_memory": memory, "seconds_per_run": args.seconds}, chart)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from model.loading import load_scorer
 TOLERANCE = 0.005
 
 
-def validation_records(data_dir: Path, max_per_source: int) -> list:
+def validation_records(data_dir: Path, max_per_source: int, sources: list[str] | None) -> list:
     import yaml
 
     from training.config import load_config
@@ -34,7 +34,8 @@ def validation_records(data_dir: Path, max_per_source: int) -> list:
                           f"data.max_validation_per_source={max_per_source}",
                           f"data.label_map={ROOT / 'configs' / 'labels.yaml'}"])
     label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
-    records = load_corpus(data_dir, sources=config.data.sources, label_map=label_map,
+    chosen = {k: v for k, v in config.data.sources.items() if not sources or k in sources}
+    records = load_corpus(data_dir, sources=chosen, label_map=label_map,
                           pairs=config.data.pairs, seed=config.training.seed,
                           max_records_per_source=config.data.max_records_per_source)
     return validation_sample(records, config)
@@ -46,10 +47,12 @@ def main() -> None:
     parser.add_argument("--model", default=str(RELEASE_DIR))
     parser.add_argument("--max-per-source", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--sources", nargs="+", help="only these sources (configs/release.yaml)")
+    parser.add_argument("--name", default="runtime_quality", help="results file name")
     args = parser.parse_args()
     from training import validation
 
-    records = validation_records(args.data_dir, args.max_per_source)
+    records = validation_records(args.data_dir, args.max_per_source, args.sources)
     print(f"{len(records)} validation records from {len({r.source for r in records})} sources")
     forms = {"runtime": load_scorer(args.model, backend="onnx"),
              "pytorch": load_scorer(args.model, backend="torch")}
@@ -84,8 +87,9 @@ def main() -> None:
         axes.set_xlabel("ROC-AUC runtime (int8 ONNX) - PyTorch fp32, validation")
         axes.set_title("Runtime form quality guard (red: +-0.005)")
 
-    save("runtime_quality", {"records": len(records), "tolerance": TOLERANCE,
-                             "metrics": metrics, "gaps": gaps, "seconds": seconds}, chart)
+    save(args.name, {"sources": args.sources or "all", "records": len(records),
+                     "tolerance": TOLERANCE, "metrics": metrics, "gaps": gaps,
+                     "seconds": seconds}, chart)
 
 
 if __name__ == "__main__":
