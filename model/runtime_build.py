@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 import time
 import warnings
@@ -125,11 +126,28 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
             dynamic={name: {0: "batch"} for name in (*CONTEXT_INPUTS, "context_logit")})
 
 
+def _trunk_nodes(model, shared_layers: int) -> list[str]:
+    """Names of the fused graph's weight-bearing nodes in the embeddings and the first
+    ``shared_layers`` encoder layers (the frozen trunk shared with the base model). A fused
+    ``Attention`` node keeps no layer in its name, so its output tensor's name says which."""
+    layer = re.compile(r"/layer\.(\d+)/")
+    names = []
+    for node in model.graph.node:
+        if node.op_type == "EmbedLayerNormalization":
+            names.append(node.name)
+        elif node.op_type in ("MatMul", "Attention"):
+            found = layer.search(" ".join([node.name, *node.output]))
+            if found and int(found.group(1)) < shared_layers:
+                names.append(node.name)
+    return names
+
+
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
-                          quantise: bool = True) -> dict:
+                          precision: str = "int8", shared_layers: int = 0) -> dict:
     """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer, then quantise the
-    weights to int8 (dynamic quantisation: activations are quantised per call). Returns the
-    fused-operator counts.
+    weights to int8 (dynamic quantisation: activations are quantised per call): all of them
+    for ``"int8"``, only the embeddings' and the first ``shared_layers`` layers' for
+    ``"mixed"``, none for ``"fp32"``. Returns the fused-operator counts.
 
     Products of two activations (attention scores in layers the optimizer did not fuse) stay
     fp32.
@@ -141,9 +159,10 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     fused = optimize_model(str(source), model_type="bert", num_heads=num_heads,
                            hidden_size=hidden_size)
     counts = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
-    if not quantise:
+    if precision == "fp32":
         fused.save_model_to_file(str(target))
         return counts
+    only = _trunk_nodes(fused.model, shared_layers) if precision == "mixed" else None
     with tempfile.TemporaryDirectory() as scratch:
         fused_path = Path(scratch) / "fused.onnx"
         fused.save_model_to_file(str(fused_path))
@@ -151,6 +170,7 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
         try:
             quantize_dynamic(
                 str(fused_path), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                nodes_to_quantize=only,
                 # the fused graph's contrib ops have no type inference; say they are float
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
                                "MatMulConstBOnly": True},
@@ -160,8 +180,19 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     return counts
 
 
-def build(artifact_dir: Path, output: Path, *, key: str, quantise: bool = True) -> Path:
-    """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created)."""
+WEIGHTS = {
+    "fp32": "fp32",
+    "int8": "int8 dynamic, per channel (comment); fp32 (comment_topic, embed)",
+    "mixed": "int8 dynamic, per channel (comment: embeddings and shared layers; its fine-tuned "
+             "top and heads fp32); fp32 (comment_topic, embed)",
+}
+
+
+def build(artifact_dir: Path, output: Path, *, key: str, precision: str = "int8") -> Path:
+    """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created),
+    with the ``comment`` graph's weights at ``precision`` (``WEIGHTS``' keys)."""
+    if precision not in WEIGHTS:
+        raise ValueError(f"precision must be one of {', '.join(WEIGHTS)}, not {precision!r}")
     import onnxruntime
 
     started = time.perf_counter()
@@ -175,14 +206,15 @@ def build(artifact_dir: Path, output: Path, *, key: str, quantise: bool = True) 
             fused[name] = optimise_and_quantise(
                 Path(scratch) / f"{name}.onnx", output / f"{name}.onnx",
                 num_heads=encoder["num_attention_heads"], hidden_size=encoder["hidden_size"],
-                quantise=quantise and name in QUANTISED_GRAPHS,
+                precision=precision if name in QUANTISED_GRAPHS else "fp32",
+                shared_layers=scorer.network.shared_layers,
             )
         (Path(scratch) / f"{CONTEXT_GRAPH}.onnx").replace(output / f"{CONTEXT_GRAPH}.onnx")
     manifest = {
         "key": key,
         "model": scorer.config.tag,
-        "weights": ("int8 dynamic, per channel (comment); fp32 (comment_topic, embed)"
-                    if quantise else "fp32"),
+        "precision": precision,
+        "weights": WEIGHTS[precision],
         "fused_operators": fused,
         "onnxruntime": onnxruntime.__version__,
         "torch": torch.__version__,
