@@ -3,7 +3,7 @@ of every attribute (pooled over sources, as in the model card) for both, and the
 
     .venv/bin/python benchmarks/runtime_quality.py [--data-dir ../shared/datasets]
         [--max-per-source 1000] [--batch-size 16] [--sources ucc]
-        [--precision fp32 int8 mixed] [--name runtime_quality]
+        [--precision fp32 int8] [--name runtime_quality]
 
 The validation records are the training pipeline's (configs/release.yaml's sources and seed;
 official test splits are not in the data folder). The target: every attribute within 0.005.

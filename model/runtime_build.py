@@ -1,25 +1,29 @@
 """Build the runtime form of an artifact: ONNX graphs of the network, fused by ONNX Runtime's
-transformer optimizer and with the encoder's weights quantised to int8 (dynamic, per channel).
-Needs PyTorch, ``onnx`` and ``onnxruntime``; the result is loaded by ``model.runtime`` without
-PyTorch. Called through ``model.loading.build_runtime`` (``civility build-runtime``).
+transformer optimizer, fp32 (the default) or, at ``precision="int8"``, with the comment graph's
+weights quantised to int8 (dynamic, per channel). Needs PyTorch, ``onnx`` and
+``onnxruntime``; the result is loaded by ``model.runtime`` without PyTorch. Called through
+``model.loading.build_runtime`` (``civility build-runtime [--precision int8]``).
 
 Four graphs, so that a comment without context never pays for the topic branch:
 
-    comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top; int8)
+    comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top;
+                        fp32 or int8)
     comment_topic.onnx  ids, mask -> the same plus the comment's unit topic embedding (fp32)
     embed.onnx          ids, mask -> unit topic embedding of a context text (fp32)
     context_head.onnx   comment, article, parent embeddings and flags -> off-topic logit (fp32)
 
 Measured on the release model (``benchmarks/runtime_quality.py``): see benchmarks/RESULTS.md for
-each attribute's validation ROC-AUC next to PyTorch fp32. Per-channel int8 moved single scores
-about half as far as per-tensor int8 (mean 0.0044 vs 0.0081, 400 validation comments).
+each attribute's validation ROC-AUC next to PyTorch fp32. fp32 graphs give PyTorch's ROC-AUC
+exactly; int8 moved the UCC attributes' by up to 0.029 (sarcasm), past the 0.005 guard, and
+int8 only in the shared trunk (embeddings + layers 0-2, fp32 top) still by up to 0.016.
+Per-channel int8 moved single scores about half as far as per-tensor int8 (mean 0.0044 vs
+0.0081).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import tempfile
 import time
 import warnings
@@ -34,7 +38,7 @@ from model.scorer import Scorer
 log = logging.getLogger(__name__)
 
 ENCODER_GRAPHS = ("comment", "comment_topic", "embed")
-# Only the no-context graph is int8. The topic embedding that off_topic reads is fragile:
+# Only the no-context graph can be int8. The topic embedding that off_topic reads is fragile:
 # measured on the coalition thread, int8 anywhere on its path (trunk, topic layers or context
 # embeddings) moved off_topic's ROC-AUC by 0.04-0.09, and int8 in ``comment_topic`` moved
 # incivility's by 0.012; fp32 graphs match PyTorch to 1e-6. Contexts are encoded once and
@@ -126,28 +130,11 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
             dynamic={name: {0: "batch"} for name in (*CONTEXT_INPUTS, "context_logit")})
 
 
-def _trunk_nodes(model, shared_layers: int) -> list[str]:
-    """Names of the fused graph's weight-bearing nodes in the embeddings and the first
-    ``shared_layers`` encoder layers (the frozen trunk shared with the base model). A fused
-    ``Attention`` node keeps no layer in its name, so its output tensor's name says which."""
-    layer = re.compile(r"/layer\.(\d+)/")
-    names = []
-    for node in model.graph.node:
-        if node.op_type == "EmbedLayerNormalization":
-            names.append(node.name)
-        elif node.op_type in ("MatMul", "Attention"):
-            found = layer.search(" ".join([node.name, *node.output]))
-            if found and int(found.group(1)) < shared_layers:
-                names.append(node.name)
-    return names
-
-
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
-                          precision: str = "int8", shared_layers: int = 0) -> dict:
-    """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer, then quantise the
-    weights to int8 (dynamic quantisation: activations are quantised per call): all of them
-    for ``"int8"``, only the embeddings' and the first ``shared_layers`` layers' for
-    ``"mixed"``, none for ``"fp32"``. Returns the fused-operator counts.
+                          precision: str = "int8") -> dict:
+    """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer, then, for ``"int8"``,
+    quantise the weights to int8 (dynamic quantisation: activations are quantised per call).
+    Returns the fused-operator counts.
 
     Products of two activations (attention scores in layers the optimizer did not fuse) stay
     fp32.
@@ -162,7 +149,6 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     if precision == "fp32":
         fused.save_model_to_file(str(target))
         return counts
-    only = _trunk_nodes(fused.model, shared_layers) if precision == "mixed" else None
     with tempfile.TemporaryDirectory() as scratch:
         fused_path = Path(scratch) / "fused.onnx"
         fused.save_model_to_file(str(fused_path))
@@ -170,7 +156,6 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
         try:
             quantize_dynamic(
                 str(fused_path), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                nodes_to_quantize=only,
                 # the fused graph's contrib ops have no type inference; say they are float
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
                                "MatMulConstBOnly": True},
@@ -183,8 +168,6 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
 WEIGHTS = {
     "fp32": "fp32",
     "int8": "int8 dynamic, per channel (comment); fp32 (comment_topic, embed)",
-    "mixed": "int8 dynamic, per channel (comment: embeddings and shared layers; its fine-tuned "
-             "top and heads fp32); fp32 (comment_topic, embed)",
 }
 
 
@@ -207,7 +190,6 @@ def build(artifact_dir: Path, output: Path, *, key: str, precision: str = "int8"
                 Path(scratch) / f"{name}.onnx", output / f"{name}.onnx",
                 num_heads=encoder["num_attention_heads"], hidden_size=encoder["hidden_size"],
                 precision=precision if name in QUANTISED_GRAPHS else "fp32",
-                shared_layers=scorer.network.shared_layers,
             )
         (Path(scratch) / f"{CONTEXT_GRAPH}.onnx").replace(output / f"{CONTEXT_GRAPH}.onnx")
     manifest = {

@@ -21,7 +21,7 @@ EXIT_GATE_FAILED = 1  # `civility compare`: the new model is worse on some attri
 PROGRESS_MIN_RECORDS = 200
 BACKENDS = ("auto", "onnx", "torch")
 BACKEND_HELP = "auto: the ONNX Runtime form (built once if missing), else PyTorch"
-PRECISIONS = ("fp32", "int8", "mixed")  # model.loading.PRECISIONS (not imported at start-up)
+PRECISIONS = ("fp32", "int8")  # model.loading.PRECISIONS (not imported at start-up)
 PRECISION_HELP = ("the comment graph's weights (default: $CIVILITY_RUNTIME_PRECISION, else "
                   "fp32); int8 is faster but outside the 0.005 ROC-AUC guard on some attributes")
 MISSING_MODEL_HINT = ("train one with `civility train --config configs/release.yaml` or "

@@ -23,7 +23,7 @@ class Settings(BaseSettings):
     backend: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="auto = the fast runtime form when built or buildable, else PyTorch"
     )
-    runtime_precision: Literal["fp32", "int8", "mixed"] = Field(
+    runtime_precision: Literal["fp32", "int8"] = Field(
         DEFAULT_PRECISION, description="the runtime form's comment graph: fp32 matches PyTorch; "
         "int8 is faster but outside the 0.005 ROC-AUC guard on some attributes"
     )
