@@ -196,12 +196,18 @@ def cmd_audit_bias(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     from service.app import serve
 
     try:
         serve(host=args.host, port=args.port, model=args.model, database=args.database)
     except ArtifactError as error:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
+    except ValidationError as error:  # a bad CIVILITY_* variable: name it, no traceback
+        problems = "; ".join(f"CIVILITY_{str(e['loc'][0]).upper()}: {e['msg']}"
+                             for e in error.errors())
+        raise CliError(f"bad setting: {problems}") from None
 
 
 def cmd_keys(args: argparse.Namespace) -> None:
