@@ -3,9 +3,10 @@ a fresh Python process imports ``load_scorer``, loads the shipped model and scor
 
     .venv/bin/python benchmarks/cold_start.py [--repeat 3]
 
-The runtime form must already be built (``civility build-runtime``): a first load that builds
-it is a one-off, not a cold start. Reports the median of ``--repeat`` processes: wall time from
-process start to the first result, its parts (imports, load, first score), and resident memory
+One row per runtime precision (fp32, int8) and PyTorch. The runtime forms must already be built
+(``civility build-runtime --precision ...``): a first load that builds it is a one-off, not a
+cold start. Reports the median of ``--repeat`` processes: wall time from process start to the
+first result, its parts (imports, load, first score), and resident memory
 after the first score and after scoring 200 more comments.
 """
 
@@ -20,12 +21,14 @@ import time
 
 from common import ROOT, save, table
 
+from model.loading import DEFAULT_PRECISION, PRECISIONS
+
 CHILD = r"""
 import json, time, sys
 started = time.perf_counter()
 from model.loading import load_scorer
 imported = time.perf_counter()
-scorer = load_scorer(backend=sys.argv[1], build=False)
+scorer = load_scorer(backend=sys.argv[1], build=False, precision=sys.argv[3])
 loaded = time.perf_counter()
 scorer.score("Thanks for the article, the figures on page two are wrong though.")
 scored = time.perf_counter()
@@ -45,9 +48,9 @@ print(json.dumps({"import_s": imported - started, "load_s": loaded - imported,
 """
 
 
-def one_process(backend: str, texts: list[str]) -> dict:
+def one_process(backend: str, precision: str, texts: list[str]) -> dict:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD, backend, json.dumps(texts)],
+    done = subprocess.run([sys.executable, "-c", CHILD, backend, json.dumps(texts), precision],
                           capture_output=True, text=True, cwd=ROOT, check=True)
     wall = time.perf_counter() - started
     return {"wall_to_first_score_s": wall, **json.loads(done.stdout.strip().splitlines()[-1])}
@@ -60,9 +63,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     texts = real_comments(200)
-    forms = {"runtime (onnx)": "onnx", "PyTorch": "torch"}
-    runs = {name: [one_process(backend, texts) for _ in range(args.repeat)]
-            for name, backend in forms.items()}
+    forms = {f"runtime ({precision})": ("onnx", precision) for precision in PRECISIONS}
+    forms["PyTorch"] = ("torch", DEFAULT_PRECISION)
+    runs = {name: [one_process(*form, texts) for _ in range(args.repeat)]
+            for name, form in forms.items()}
     # wall time includes scoring the 200 comments afterwards: take the parts up to first score
     summary = {}
     for name, values in runs.items():
@@ -79,10 +83,13 @@ def main() -> None:
                   round(s["first_score_s"], 3), round(s["to_first_score_s"], 2),
                   s["rss_first_mb"], s["rss_after_mb"], s["peak_rss_mb"], s["torch_loaded"]]
                  for name, s in summary.items()]))
-    runtime, pytorch = summary["runtime (onnx)"], summary["PyTorch"]
-    print(f"runtime form: {pytorch['to_first_score_s'] / runtime['to_first_score_s']:.1f}x "
-          f"faster to first score, {pytorch['rss_after_mb'] / runtime['rss_after_mb']:.1f}x "
-          "less memory")
+    pytorch = summary["PyTorch"]
+    for name in forms:
+        if name != "PyTorch":
+            runtime = summary[name]
+            print(f"{name}: {pytorch['to_first_score_s'] / runtime['to_first_score_s']:.1f}x "
+                  f"faster to first score, "
+                  f"{pytorch['rss_after_mb'] / runtime['rss_after_mb']:.1f}x less memory")
     print("(to first score = imports + load + first score, measured inside the process; "
           "add the interpreter's own start, ~0.02-0.05 s)")
 

@@ -43,10 +43,11 @@ def free_port() -> int:
 def start_server(port: int, scratch: Path) -> subprocess.Popen:
     script = ROOT / ".venv" / "bin" / "civility"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+    command.append("serve")
     # no keys and no rate limit: the benchmark measures the service, not the limiter
     env = {**os.environ, "CIVILITY_REQUIRE_KEYS": "false", "CIVILITY_RATE_LIMIT_PER_MINUTE": "0"}
     return subprocess.Popen(
-        [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
+        [*command, "--host", "127.0.0.1", "--port", str(port),
          "--database", f"sqlite:///{scratch / 'load.db'}"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(scratch / "server.log", "w"))
 
@@ -167,9 +168,10 @@ def main() -> None:
         axes.legend()
         axes.set_title("HTTP load against civility serve")
 
-    save("http_load", {"url": url if args.url else "started by the script", "runs": runs,
-                       "notes": notes, "server_memory": memory,
-                       "seconds_per_run": args.seconds}, chart)
+    name = "http_load"
+    save(name, {"url": url if args.url else "started by the script", "runs": runs,
+                "server": "civility serve",
+                "notes": notes, "server_memory": memory, "seconds_per_run": args.seconds}, chart)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""In-process scoring speed of the runtime form against PyTorch fp32 eager of the same model and
-a bert-base-sized model with the same heads (random weights from its config: speed does not
-depend on the values), all in one run on the same real comments.
+"""In-process scoring speed of the runtime forms (one per ``--precision``) against PyTorch fp32
+eager of the same model and a bert-base-sized model with the same heads (random weights from its
+config: speed does not depend on the values), all in one run on the same real comments.
 
     .venv/bin/python benchmarks/inprocess_speed.py [--n 480] [--single 200] [--rounds 3]
+        [--precision fp32 int8]
 
 Measures, with every attribute scored and spans off:
 * batch throughput (comments/s, length-sorted batches of 8), no context, best of ``--rounds``
@@ -24,7 +25,7 @@ from common import latency_summary, real_comments, save, table, thread
 from model.artifact import RELEASE_DIR
 from model.comments import Article, Comment
 from model.encoding import encode_texts
-from model.loading import load_scorer
+from model.loading import PRECISIONS, load_scorer
 from model.text import normalise
 
 
@@ -81,21 +82,25 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=200, help="comments scored one by one")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--base-n", type=int, default=96, help="comments for the bert-base form")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["fp32", "int8"],
+                        help="runtime forms to measure (the first one times the preprocessing)")
     args = parser.parse_args()
 
     texts = real_comments(args.n)
     comments = [Comment(text=t) for t in texts]
-    runtime = load_scorer(args.model, backend="onnx").preload()
+    runtimes = {f"runtime (ONNX Runtime {p})": load_scorer(args.model, backend="onnx",
+                                                          precision=p).preload()
+                for p in args.precision}
+    runtime = next(iter(runtimes.values()))
     pytorch = load_scorer(args.model, backend="torch")
     base = bert_base_sized(pytorch)
-    forms = {"runtime (ONNX Runtime int8)": runtime, "PyTorch fp32 eager": pytorch,
-             "bert-base-sized, PyTorch fp32": base}
+    forms = {**runtimes, "PyTorch fp32 eager": pytorch, "bert-base-sized, PyTorch fp32": base}
     tokens = [len(e.input_ids) for e in encode_texts(
         runtime.tokenizer, [normalise(t) for t in texts], max_length=runtime.config.max_length,
         head_fraction=runtime.config.head_fraction)]
     mean_tokens = sum(tokens) / len(tokens)
-    print(f"{len(texts)} real comments, {mean_tokens:.1f} tokens on average; "
-          f"runtime graphs in {runtime.runtime_dir}")
+    print(f"{len(texts)} real comments, {mean_tokens:.1f} tokens on average; runtime graphs in "
+          + ", ".join(str(r.runtime_dir) for r in runtimes.values()))
     for scorer in forms.values():  # warm-up: first calls allocate
         scorer.score(comments[:16])
 
@@ -135,19 +140,20 @@ def main() -> None:
     json_us = (time.perf_counter() - started) / len(texts) * 1e6
 
     best = {name: max(values) for name, values in rates.items()}
-    runtime_name = "runtime (ONNX Runtime int8)"
+    runtime_name = next(iter(runtimes))
+    torch_name = "PyTorch fp32 eager"
     rows = []
     for name in forms:
         rows.append([
             name, round(best[name], 1), round(prefix_rates[name], 1),
             round(context_rates[name], 1) if name in context_rates else "-",
             latencies[name]["p50_ms"], latencies[name]["p95_ms"], latencies[name]["p99_ms"],
-            f"{best[runtime_name] / best[name]:.1f}x" if name != base_name else
-            f"{prefix_rates[runtime_name] / prefix_rates[name]:.1f}x",
+            f"{best[name] / best[torch_name]:.2f}x" if name != base_name else
+            f"{prefix_rates[name] / prefix_rates[torch_name]:.2f}x (first {len(subset)})",
         ])
     print(table(["form", f"comments/s ({len(texts)})", f"comments/s (first {len(subset)})",
                  "comments/s with context", "1 comment p50 ms", "p95 ms", "p99 ms",
-                 "runtime is"], rows))
+                 "throughput vs PyTorch"], rows))
     per_comment_us = 1e6 / best[runtime_name]
     print(f"around the encoder (runtime): normalise + tokenise {preprocess_us:.0f} us/comment, "
           f"JSON encoding {json_us:.0f} us/comment, of {per_comment_us:.0f} us/comment in all "
@@ -155,8 +161,7 @@ def main() -> None:
 
     def chart(axes) -> None:
         names = list(forms)
-        axes.barh(names, [prefix_rates[n] for n in names], color=["tab:green", "tab:blue",
-                                                                  "tab:gray"])
+        axes.barh(names, [prefix_rates[n] for n in names])
         axes.set_xscale("log")
         axes.set_xlabel(f"comments/s, same {len(subset)} real comments, batch 8 (log scale)")
         axes.set_title("In-process scoring throughput, no context, spans off")
@@ -169,8 +174,9 @@ def main() -> None:
         "prefix": len(subset), "throughput_with_context": context_rates,
         "single_comment_latency": latencies, "preprocess_us_per_comment": round(preprocess_us),
         "json_us_per_comment": round(json_us),
-        "ratios": {"runtime_vs_pytorch": best[runtime_name] / best["PyTorch fp32 eager"],
-                   "runtime_vs_bert_base": prefix_rates[runtime_name] / prefix_rates[base_name]},
+        "ratios": {name: {"vs_pytorch": best[name] / best[torch_name],
+                          "vs_bert_base": prefix_rates[name] / prefix_rates[base_name]}
+                   for name in runtimes},
     }, chart)
 
 

@@ -5,9 +5,10 @@ needed.
     scorer = load_scorer("model/release")           # runtime form if built (or buildable)
     scorer = load_scorer(backend="torch")           # the PyTorch reference
 
-The runtime form (``model.runtime.OnnxScorer``: ONNX Runtime, int8) is derived from the
-artifact's weights and cached under ``runtime_cache_root()`` in a folder named by a hash of the
-weights and config, so a changed model gets a fresh build and an unchanged one is never rebuilt.
+The runtime form (``model.runtime.OnnxScorer``: ONNX Runtime) is derived from the artifact's
+weights at a precision (``PRECISIONS``: fp32 by default, int8 as an opt-in) and cached under
+``runtime_cache_root()`` in a folder named by the precision and a hash of the weights and
+config, so a changed model gets a fresh build and an unchanged one is never rebuilt.
 It is built by ``civility build-runtime`` (``scripts/bootstrap`` runs it) or on first load when
 PyTorch is installed.
 """
@@ -33,8 +34,27 @@ log = logging.getLogger(__name__)
 Backend = Literal["auto", "onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 # Bump when the graphs' inputs/outputs or the build recipe change: old caches then rebuild.
-RUNTIME_FORMAT = "onnx-int8-pc-v3"
+RUNTIME_FORMAT = "onnx-v4"
 MANIFEST = "runtime.json"
+# The comment graph's weights (comments without context; the graphs for comments with context
+# are fp32 in every form). fp32 is the default because it is the only form that met the 0.005
+# ROC-AUC guard on validation: int8 (1.7x fp32's scoring throughput) moved sarcasm by -0.029
+# and four more UCC attributes past 0.005 (benchmarks/RESULTS.md); an opt-in for back-fills.
+PRECISIONS: tuple[str, ...] = ("fp32", "int8")
+DEFAULT_PRECISION = "fp32"
+PRECISION_ENV = "CIVILITY_RUNTIME_PRECISION"
+
+
+def runtime_precision(precision: str | None = None) -> str:
+    """``precision``, else ``$CIVILITY_RUNTIME_PRECISION``, else ``DEFAULT_PRECISION``; a
+    ValueError naming the source for anything else."""
+    source = "precision"
+    if precision is None:
+        precision = os.environ.get(PRECISION_ENV) or DEFAULT_PRECISION
+        source = PRECISION_ENV
+    if precision not in PRECISIONS:
+        raise ValueError(f"{source} must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    return precision
 
 
 def runtime_cache_root() -> Path:
@@ -71,16 +91,19 @@ def _digest(path: Path, memo_file: Path) -> str:
     return memo[stamp]
 
 
-def runtime_dir(path: str | Path = RELEASE_DIR, *, cache_dir: str | Path | None = None) -> Path:
-    """Where the runtime form of the artifact at ``path`` lives (whether built or not)."""
+def runtime_dir(path: str | Path = RELEASE_DIR, *, cache_dir: str | Path | None = None,
+                precision: str | None = None) -> Path:
+    """Where the runtime form of the artifact at ``path`` at ``precision`` (default:
+    ``runtime_precision()``) lives, whether built or not."""
+    precision = runtime_precision(precision)
     path = Path(path)
     artifact.check_directory(path)
     root = Path(cache_dir) if cache_dir else runtime_cache_root()
     weights = _digest(path / artifact.WEIGHTS, root / "digests.json")
     config = hashlib.sha256((path / artifact.CONFIG).read_bytes()).hexdigest()
-    key = hashlib.sha256(f"{RUNTIME_FORMAT}|{weights}|{config}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{RUNTIME_FORMAT}|{precision}|{weights}|{config}".encode())
     name = artifact.read_config(path).tag.replace("@", "-")
-    return root / f"{name}-{key}"
+    return root / f"{name}-{precision}-{key.hexdigest()[:16]}"
 
 
 def is_built(directory: Path) -> bool:
@@ -89,14 +112,16 @@ def is_built(directory: Path) -> bool:
 
 def build_runtime(
     path: str | Path = RELEASE_DIR, *, cache_dir: str | Path | None = None, force: bool = False,
-    quantise: bool = True,
+    precision: str | None = None,
 ) -> Path:
-    """Build (needs PyTorch, onnx, onnxruntime) and cache the runtime form; return its folder.
+    """Build (needs PyTorch, onnx, onnxruntime) and cache the runtime form at ``precision``
+    (default: ``runtime_precision()``); return its folder.
 
     Written to a scratch folder and renamed into place, so concurrent builders (several server
     workers starting at once) never see a half-written form.
     """
-    target = runtime_dir(path, cache_dir=cache_dir)
+    precision = runtime_precision(precision)
+    target = runtime_dir(path, cache_dir=cache_dir, precision=precision)
     if is_built(target) and not force:
         return target
     from model import runtime_build  # torch, onnx: only here
@@ -104,7 +129,8 @@ def build_runtime(
     target.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
     try:
-        runtime_build.build(Path(path), scratch / "form", key=target.name, quantise=quantise)
+        runtime_build.build(Path(path), scratch / "form", key=target.name,
+                            precision=precision)
         if force and target.exists():
             shutil.rmtree(target)
         try:
@@ -130,6 +156,7 @@ def load_scorer(
     cache_dir: str | Path | None = None,
     threads: int | None = None,
     build: bool = True,
+    precision: str | None = None,
 ) -> ScorerBase:
     """Load the artifact at ``path`` (default: the shipped release model) as a scorer.
 
@@ -138,9 +165,12 @@ def load_scorer(
     or an ``ArtifactError`` saying why not. ``"torch"``: the PyTorch reference. ``threads``
     caps ONNX Runtime's threads (default: the CPUs this process may use). Every form has the
     same ``score``/``raw_scores``/``embed_context`` API and identical result structures.
+    ``precision`` picks the runtime form's comment graph (``PRECISIONS``; default
+    ``$CIVILITY_RUNTIME_PRECISION``, else ``DEFAULT_PRECISION``).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+    precision = runtime_precision(precision)
     path = Path(path) if path else RELEASE_DIR
     artifact.check_directory(path)
     if backend == "torch":
@@ -150,15 +180,16 @@ def load_scorer(
     try:
         if not have_runtime:
             raise ArtifactError("onnxruntime is not installed")
-        directory = runtime_dir(path, cache_dir=cache_dir)
+        directory = runtime_dir(path, cache_dir=cache_dir, precision=precision)
         if not is_built(directory):
             if not (build and have_torch):
                 raise ArtifactError(
-                    f"no runtime form at {directory}; build it with `civility build-runtime`"
+                    f"no {precision} runtime form at {directory}; build it with "
+                    f"`civility build-runtime --precision {precision}`"
                     + ("" if have_torch else " where PyTorch is installed")
                 )
             log.info("building the runtime form of %s (once) into %s", path, directory)
-            build_runtime(path, cache_dir=cache_dir)
+            build_runtime(path, cache_dir=cache_dir, precision=precision)
         from model.runtime import OnnxScorer
 
         return OnnxScorer.from_pretrained(path, directory, threads=threads)

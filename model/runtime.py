@@ -1,4 +1,4 @@
-"""The runtime form of the scorer: ONNX Runtime on int8 graphs built from the artifact
+"""The runtime form of the scorer: ONNX Runtime on fp32 (or int8) graphs built from the artifact
 (``model.runtime_build``), with the same API and results as the PyTorch ``Scorer``. Imports
 neither torch nor transformers: the tokenizer is ``tokenizer.json`` through ``tokenizers``.
 
@@ -21,7 +21,7 @@ GRAPHS = ("comment", "comment_topic", "embed", "context_head")
 
 
 class OnnxScorer(ScorerBase):
-    """``Scorer``'s API on ONNX Runtime (int8 encoder graphs, length-sorted dynamic batches).
+    """``Scorer``'s API on ONNX Runtime (fp32 or int8 graphs, length-sorted dynamic batches).
 
     >>> from model.loading import load_scorer
     >>> scorer = load_scorer("model/release")                        # doctest: +SKIP

@@ -1,18 +1,23 @@
 """Build the runtime form of an artifact: ONNX graphs of the network, fused by ONNX Runtime's
-transformer optimizer and with the encoder's weights quantised to int8 (dynamic, per channel).
-Needs PyTorch, ``onnx`` and ``onnxruntime``; the result is loaded by ``model.runtime`` without
-PyTorch. Called through ``model.loading.build_runtime`` (``civility build-runtime``).
+transformer optimizer, fp32 (the default) or, at ``precision="int8"``, with the comment graph's
+weights quantised to int8 (dynamic, per channel). Needs PyTorch, ``onnx`` and
+``onnxruntime``; the result is loaded by ``model.runtime`` without PyTorch. Called through
+``model.loading.build_runtime`` (``civility build-runtime [--precision int8]``).
 
 Four graphs, so that a comment without context never pays for the topic branch:
 
-    comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top; int8)
+    comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top;
+                        fp32 or int8)
     comment_topic.onnx  ids, mask -> the same plus the comment's unit topic embedding (fp32)
     embed.onnx          ids, mask -> unit topic embedding of a context text (fp32)
     context_head.onnx   comment, article, parent embeddings and flags -> off-topic logit (fp32)
 
 Measured on the release model (``benchmarks/runtime_quality.py``): see benchmarks/RESULTS.md for
-each attribute's validation ROC-AUC next to PyTorch fp32. Per-channel int8 moved single scores
-about half as far as per-tensor int8 (mean 0.0044 vs 0.0081, 400 validation comments).
+each attribute's validation ROC-AUC next to PyTorch fp32. fp32 graphs give PyTorch's ROC-AUC
+exactly; int8 moved the UCC attributes' by up to 0.029 (sarcasm), past the 0.005 guard, and
+int8 only in the shared trunk (embeddings + layers 0-2, fp32 top) still by up to 0.016.
+Per-channel int8 moved single scores about half as far as per-tensor int8 (mean 0.0044 vs
+0.0081).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from model.scorer import Scorer
 log = logging.getLogger(__name__)
 
 ENCODER_GRAPHS = ("comment", "comment_topic", "embed")
-# Only the no-context graph is int8. The topic embedding that off_topic reads is fragile:
+# Only the no-context graph can be int8. The topic embedding that off_topic reads is fragile:
 # measured on the coalition thread, int8 anywhere on its path (trunk, topic layers or context
 # embeddings) moved off_topic's ROC-AUC by 0.04-0.09, and int8 in ``comment_topic`` moved
 # incivility's by 0.012; fp32 graphs match PyTorch to 1e-6. Contexts are encoded once and
@@ -126,10 +131,10 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
 
 
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
-                          quantise: bool = True) -> dict:
-    """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer, then quantise the
-    weights to int8 (dynamic quantisation: activations are quantised per call). Returns the
-    fused-operator counts.
+                          precision: str = "int8") -> dict:
+    """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer, then, for ``"int8"``,
+    quantise the weights to int8 (dynamic quantisation: activations are quantised per call).
+    Returns the fused-operator counts.
 
     Products of two activations (attention scores in layers the optimizer did not fuse) stay
     fp32.
@@ -141,7 +146,7 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     fused = optimize_model(str(source), model_type="bert", num_heads=num_heads,
                            hidden_size=hidden_size)
     counts = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
-    if not quantise:
+    if precision == "fp32":
         fused.save_model_to_file(str(target))
         return counts
     with tempfile.TemporaryDirectory() as scratch:
@@ -160,8 +165,17 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     return counts
 
 
-def build(artifact_dir: Path, output: Path, *, key: str, quantise: bool = True) -> Path:
-    """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created)."""
+WEIGHTS = {
+    "fp32": "fp32",
+    "int8": "int8 dynamic, per channel (comment); fp32 (comment_topic, embed)",
+}
+
+
+def build(artifact_dir: Path, output: Path, *, key: str, precision: str = "int8") -> Path:
+    """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created),
+    with the ``comment`` graph's weights at ``precision`` (``WEIGHTS``' keys)."""
+    if precision not in WEIGHTS:
+        raise ValueError(f"precision must be one of {', '.join(WEIGHTS)}, not {precision!r}")
     import onnxruntime
 
     started = time.perf_counter()
@@ -175,14 +189,14 @@ def build(artifact_dir: Path, output: Path, *, key: str, quantise: bool = True) 
             fused[name] = optimise_and_quantise(
                 Path(scratch) / f"{name}.onnx", output / f"{name}.onnx",
                 num_heads=encoder["num_attention_heads"], hidden_size=encoder["hidden_size"],
-                quantise=quantise and name in QUANTISED_GRAPHS,
+                precision=precision if name in QUANTISED_GRAPHS else "fp32",
             )
         (Path(scratch) / f"{CONTEXT_GRAPH}.onnx").replace(output / f"{CONTEXT_GRAPH}.onnx")
     manifest = {
         "key": key,
         "model": scorer.config.tag,
-        "weights": ("int8 dynamic, per channel (comment); fp32 (comment_topic, embed)"
-                    if quantise else "fp32"),
+        "precision": precision,
+        "weights": WEIGHTS[precision],
         "fused_operators": fused,
         "onnxruntime": onnxruntime.__version__,
         "torch": torch.__version__,

@@ -31,7 +31,8 @@ def load_model(settings: Settings):
     import) when built, else the PyTorch reference (see ``model.loading``)."""
     from model.loading import load_scorer
 
-    return load_scorer(settings.model_dir, backend=settings.backend)
+    return load_scorer(settings.model_dir, backend=settings.backend,
+                       precision=settings.runtime_precision)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -21,6 +21,9 @@ EXIT_GATE_FAILED = 1  # `civility compare`: the new model is worse on some attri
 PROGRESS_MIN_RECORDS = 200
 BACKENDS = ("auto", "onnx", "torch")
 BACKEND_HELP = "auto: the ONNX Runtime form (built once if missing), else PyTorch"
+PRECISIONS = ("fp32", "int8")  # model.loading.PRECISIONS (not imported at start-up)
+PRECISION_HELP = ("the comment graph's weights (default: $CIVILITY_RUNTIME_PRECISION, else "
+                  "fp32); int8 is faster but outside the 0.005 ROC-AUC guard on some attributes")
 MISSING_MODEL_HINT = ("train one with `civility train --config configs/release.yaml` or "
                       "point --model at a model directory")
 
@@ -36,6 +39,8 @@ def _load_scorer(path: str | None, backend: str = "auto"):
         return load_scorer(path, backend=backend)
     except ArtifactError as error:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
+    except ValueError as error:  # a bad $CIVILITY_RUNTIME_PRECISION
+        raise CliError(str(error)) from None
 
 
 def _progress(total: int, desc: str):
@@ -148,13 +153,18 @@ def cmd_audit_labels(args: argparse.Namespace) -> None:
 
 
 def cmd_build_runtime(args: argparse.Namespace) -> None:
-    from model.loading import build_runtime
+    from model.loading import build_runtime, runtime_precision
 
     try:
-        directory = build_runtime(args.model or RELEASE_DIR, force=args.force)
+        precision = runtime_precision(args.precision)
+    except ValueError as error:  # a bad $CIVILITY_RUNTIME_PRECISION
+        raise CliError(str(error)) from None
+    try:
+        directory = build_runtime(args.model or RELEASE_DIR, force=args.force,
+                                  precision=precision)
     except ArtifactError as error:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
-    print(f"runtime form ready in {directory}")
+    print(f"runtime form ({precision}) ready in {directory}")
 def cmd_compare(args: argparse.Namespace) -> int:
     from training.compare_report import compare_models, write_report
 
@@ -206,12 +216,18 @@ def cmd_audit_bias(args: argparse.Namespace) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     from service.app import serve
 
     try:
         serve(host=args.host, port=args.port, model=args.model, database=args.database)
     except ArtifactError as error:
         raise CliError(f"{error}; {MISSING_MODEL_HINT}") from None
+    except ValidationError as error:  # a bad CIVILITY_* variable: name it, no traceback
+        problems = "; ".join(f"CIVILITY_{str(e['loc'][0]).upper()}: {e['msg']}"
+                             for e in error.errors())
+        raise CliError(f"bad setting: {problems}") from None
 
 
 def _database(url: str | None):
@@ -323,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     runtime = sub.add_parser("build-runtime", help="build and cache the fast runtime form")
     runtime.add_argument("--model", help=f"model directory (default: {RELEASE_DIR})")
     runtime.add_argument("--force", action="store_true", help="rebuild even if cached")
+    runtime.add_argument("--precision", choices=PRECISIONS, help=PRECISION_HELP)
     runtime.set_defaults(func=cmd_build_runtime)
     compare = sub.add_parser("compare", help="compare two models on the same labelled files")
     compare.add_argument("data", nargs="+", help="labelled .jsonl or .csv files")

@@ -11,6 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.artifact import RELEASE_DIR
+from model.loading import DEFAULT_PRECISION
 
 
 class Settings(BaseSettings):
@@ -21,6 +22,10 @@ class Settings(BaseSettings):
     model_dir: Path = Field(RELEASE_DIR, description="model artifact directory")
     backend: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="auto = the fast runtime form when built or buildable, else PyTorch"
+    )
+    runtime_precision: Literal["fp32", "int8"] = Field(
+        DEFAULT_PRECISION, description="the runtime form's comment graph: fp32 matches PyTorch; "
+        "int8 is faster but outside the 0.005 ROC-AUC guard on some attributes"
     )
     database_url: str = Field("sqlite:///civility.db", description="SQLAlchemy URL")
     require_keys: bool = Field(

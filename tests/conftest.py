@@ -10,10 +10,12 @@ from tests.tiny import write_tiny_base
 @pytest.fixture(scope="session", autouse=True)
 def runtime_cache(tmp_path_factory) -> Path:
     """Runtime forms built by tests (``load_scorer``'s auto backend, the CLI) go to a session
-    folder, never to the user's cache."""
+    folder, never to the user's cache, at the default precision whatever the user's shell
+    says."""
     root = tmp_path_factory.mktemp("runtime-cache")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CIVILITY_RUNTIME_CACHE", str(root))
+        patch.delenv("CIVILITY_RUNTIME_PRECISION", raising=False)
         yield root
 
 

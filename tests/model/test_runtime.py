@@ -1,5 +1,6 @@
-"""The runtime form (ONNX Runtime) on the tiny random artifact: same results as PyTorch, the
-cache keyed by the weights, automatic choice in ``load_scorer``, and no torch import."""
+"""The runtime form (ONNX Runtime) on the tiny random artifact: the default (fp32) form gives
+PyTorch's results, the int8 opt-in close ones; the cache keyed by weights and precision,
+automatic choice in ``load_scorer``, and no torch import."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from safetensors.numpy import load_file, save_file
 
 from model import loading
 from model.artifact import ArtifactError
-from model.loading import build_runtime, load_scorer, runtime_dir
+from model.loading import DEFAULT_PRECISION, build_runtime, load_scorer, runtime_dir
 from model.runtime import OnnxScorer
 from model.scorer import Scorer
 
@@ -33,18 +34,28 @@ COMMENTS = [
 
 
 @pytest.fixture(scope="module")
-def fp32_runtime(tiny_model, tmp_path_factory) -> OnnxScorer:
-    """The tiny artifact's graphs without quantisation: must equal PyTorch to float precision."""
-    directory = build_runtime(tiny_model, cache_dir=tmp_path_factory.mktemp("fp32"),
-                              quantise=False)
-    return OnnxScorer.from_pretrained(tiny_model, directory)
+def fp32_runtime(tiny_model) -> OnnxScorer:
+    """The default form (no quantisation): must equal PyTorch to float precision."""
+    scorer = load_scorer(tiny_model, backend="onnx")
+    assert isinstance(scorer, OnnxScorer)
+    return scorer
 
 
 @pytest.fixture(scope="module")
 def int8_runtime(tiny_model) -> OnnxScorer:
-    scorer = load_scorer(tiny_model, backend="onnx")
+    scorer = load_scorer(tiny_model, backend="onnx", precision="int8")
     assert isinstance(scorer, OnnxScorer)
     return scorer
+
+
+def manifest(scorer: OnnxScorer) -> dict:
+    return json.loads((scorer.runtime_dir / "runtime.json").read_text(encoding="utf-8"))
+
+
+def comment_graph_ops(scorer: OnnxScorer) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(scorer.runtime_dir / "comment.onnx")).graph.node}
 
 
 def assert_same_results(actual, expected, *, tol: float) -> None:
@@ -87,16 +98,48 @@ def test_runtime_results_have_the_same_structure(int8_runtime, tiny_scorer):
     assert single.to_dict() == int8_runtime.score(["you are an idiot"])[0].to_dict()
 
 
-def test_runtime_batch_sizes_agree(int8_runtime):
+def test_runtime_batch_sizes_agree(fp32_runtime, int8_runtime):
+    assert_same_results(fp32_runtime.score(COMMENTS, batch_size=8),
+                        fp32_runtime.score(COMMENTS, batch_size=1), tol=1e-5)
     one = int8_runtime.score(COMMENTS, batch_size=1)
     eight = int8_runtime.score(COMMENTS, batch_size=8)
     # activations are quantised with one scale per batch, so batch-mates move a score a little
     assert_same_results(eight, one, tol=0.01)
 
 
-def test_auto_backend_picks_the_runtime_form(tiny_model):
-    assert isinstance(load_scorer(tiny_model), OnnxScorer)
+def test_auto_backend_picks_the_runtime_form_at_the_default_precision(tiny_model):
+    scorer = load_scorer(tiny_model)
+    assert isinstance(scorer, OnnxScorer)
+    assert DEFAULT_PRECISION == "fp32"  # the only form within the 0.005 ROC-AUC guard
+    assert manifest(scorer)["precision"] == "fp32"
     assert isinstance(load_scorer(tiny_model, backend="torch"), Scorer)
+
+
+def test_precisions_build_different_comment_graphs(fp32_runtime, int8_runtime):
+    assert fp32_runtime.runtime_dir != int8_runtime.runtime_dir
+    assert (manifest(fp32_runtime)["precision"], manifest(int8_runtime)["precision"]) == (
+        "fp32", "int8")
+    assert "MatMulInteger" not in comment_graph_ops(fp32_runtime)
+    assert "MatMulInteger" in comment_graph_ops(int8_runtime)
+
+
+def test_precision_comes_from_the_environment_unless_given(tiny_model, monkeypatch,
+                                                           fp32_runtime, int8_runtime):
+    monkeypatch.setenv("CIVILITY_RUNTIME_PRECISION", "int8")
+    assert runtime_dir(tiny_model) == int8_runtime.runtime_dir
+    assert load_scorer(tiny_model, build=False).runtime_dir == int8_runtime.runtime_dir
+    assert load_scorer(tiny_model, build=False, precision="fp32").runtime_dir == (
+        fp32_runtime.runtime_dir)
+
+
+def test_unknown_precision_is_refused_naming_where_it_came_from(tiny_model, monkeypatch):
+    with pytest.raises(ValueError, match="precision must be one of fp32, int8"):
+        load_scorer(tiny_model, precision="int4")
+    monkeypatch.setenv("CIVILITY_RUNTIME_PRECISION", "fp16")
+    with pytest.raises(ValueError, match="CIVILITY_RUNTIME_PRECISION must be one of"):
+        load_scorer(tiny_model)
+    with pytest.raises(ValueError, match="CIVILITY_RUNTIME_PRECISION"):
+        build_runtime(tiny_model)
 
 
 def test_unknown_backend_is_refused(tiny_model):
@@ -105,8 +148,9 @@ def test_unknown_backend_is_refused(tiny_model):
 
 
 def test_onnx_backend_without_a_build_says_how_to_build(tiny_model, tmp_path):
-    with pytest.raises(ArtifactError, match="build-runtime"):
-        load_scorer(tiny_model, backend="onnx", cache_dir=tmp_path, build=False)
+    with pytest.raises(ArtifactError, match="build-runtime --precision int8"):
+        load_scorer(tiny_model, backend="onnx", cache_dir=tmp_path, build=False,
+                    precision="int8")
 
 
 def test_auto_backend_falls_back_to_pytorch_when_the_build_fails(tiny_model, tmp_path,
@@ -122,8 +166,7 @@ def test_auto_backend_falls_back_to_pytorch_when_the_build_fails(tiny_model, tmp
 
 def test_runtime_is_built_once_and_reused(tiny_model, tmp_path, monkeypatch):
     first = load_scorer(tiny_model, cache_dir=tmp_path)
-    manifest = json.loads((first.runtime_dir / "runtime.json").read_text(encoding="utf-8"))
-    assert manifest["weights"].startswith("int8 dynamic, per channel")
+    assert manifest(first)["weights"] == "fp32"
     monkeypatch.setattr(loading, "build_runtime", lambda *a, **k: pytest.fail("rebuilt"))
     second = load_scorer(tiny_model, cache_dir=tmp_path)
     assert second.runtime_dir == first.runtime_dir

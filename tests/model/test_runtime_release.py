@@ -1,8 +1,9 @@
-"""Quality guard of the shipped model's runtime form (int8 ONNX Runtime) against the PyTorch
-reference on a fixed in-repo sample: the coalition thread (hand labels for incivility,
-personal_attack and off_topic; scored with and without its context), the article's paragraphs
-and the release tests' clear cases. ``benchmarks/runtime_quality.py`` runs the same comparison
-on the full validation data."""
+"""Quality guard of the shipped model's runtime forms against the PyTorch reference on a fixed
+in-repo sample: the coalition thread (hand labels for incivility, personal_attack and
+off_topic; scored with and without its context), the article's paragraphs and the release
+tests' clear cases. The default form (fp32) must give PyTorch's scores; the int8 opt-in gets
+its looser, documented tolerance. ``benchmarks/runtime_quality.py`` runs the same comparison
+on the validation data."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.loading import build_runtime
+from model.loading import DEFAULT_PRECISION, build_runtime
 from model.metrics import roc_auc
 from model.runtime import OnnxScorer
 from model.scorer import RELEASE_DIR, Article, Comment, Scorer
@@ -45,49 +46,75 @@ def fixed_sample() -> tuple[list[Comment], dict[str, list[int]]]:
 
 
 @pytest.fixture(scope="module")
-def both_forms(tmp_path_factory):
+def scored() -> dict:
+    """The fixed sample scored by PyTorch, the default runtime form and the int8 opt-in (built
+    in the session's cache), with the thread's labels."""
     sample, labels = fixed_sample()
-    runtime = OnnxScorer.from_pretrained(
-        RELEASE_DIR, build_runtime(RELEASE_DIR, cache_dir=tmp_path_factory.mktemp("release"))
-    )
-    reference = Scorer.from_pretrained(RELEASE_DIR)
-    return runtime.score(sample), reference.score(sample), labels
+    results = {"labels": labels, "pytorch": Scorer.from_pretrained(RELEASE_DIR).score(sample)}
+    for form, precision in (("default", None), ("int8", "int8")):
+        directory = build_runtime(RELEASE_DIR, precision=precision)
+        results[form] = OnnxScorer.from_pretrained(RELEASE_DIR, directory).score(sample)
+    return results
+
+
+def thread_auc_gap(scored: dict, form: str, attribute: str, context: bool) -> tuple:
+    y = scored["labels"][attribute]
+    n = len(y)
+    rows = slice(0, n) if context else slice(n, 2 * n)
+    auc = [roc_auc(y, [r.scores[attribute] for r in scored[name][rows]])
+           for name in (form, "pytorch")]
+    return abs(auc[0] - auc[1]), sum(y) * (n - sum(y)), auc
+
+
+def score_gaps(scored: dict, form: str, attribute: str) -> np.ndarray:
+    pairs = np.array([(a.scores[attribute], b.scores[attribute])
+                      for a, b in zip(scored[form], scored["pytorch"], strict=True)
+                      if b.scores[attribute] is not None])
+    return np.abs(pairs[:, 0] - pairs[:, 1])
+
+
+def test_default_form_scores_equal_pytorch_for_every_attribute(scored):
+    """The default is fp32 (``DEFAULT_PRECISION``): the only form that met the 0.005 guard on
+    validation (benchmarks/RESULTS.md). Its graphs are PyTorch's network, so the scores
+    themselves must agree, not only their ranking."""
+    assert DEFAULT_PRECISION == "fp32"
+    for name in scored["pytorch"][0].scores:
+        assert score_gaps(scored, "default", name).max() < 1e-5, name
+    assert [r.flags for r in scored["default"]] == [r.flags for r in scored["pytorch"]]
 
 
 @pytest.mark.parametrize("attribute", ["incivility", "personal_attack", "off_topic"])
 @pytest.mark.parametrize("context", [True, False], ids=["with-context", "bare"])
-def test_runtime_thread_roc_auc_within_tolerance_of_pytorch(both_forms, attribute, context):
-    """With context a comment goes through the fp32 graphs (which match PyTorch), bare through
-    the int8 one. On 22 comments one positive/negative pair ranked the other way moves ROC-AUC
-    by 1 / (positives x negatives) = 0.005-0.009, more than the guard's 0.005, so the int8 path
-    is allowed two such pairs here; the 0.005 guard itself is measured on the validation data
-    by ``benchmarks/runtime_quality.py`` (see benchmarks/RESULTS.md)."""
-    runtime, reference, labels = both_forms
+def test_default_form_thread_roc_auc_within_guard(scored, attribute, context):
     if attribute == "off_topic" and not context:
         pytest.skip("off_topic is unscored without context")
-    y = labels[attribute]
-    n = len(y)
-    rows = slice(0, n) if context else slice(n, 2 * n)
-    auc = [roc_auc(y, [r.scores[attribute] for r in results[rows]])
-           for results in (runtime, reference)]
-    pairs = sum(y) * (n - sum(y))
-    tolerance = AUC_TOLERANCE if context else max(AUC_TOLERANCE, 2 / pairs)
-    assert abs(auc[0] - auc[1]) <= tolerance, auc
+    gap, _, auc = thread_auc_gap(scored, "default", attribute, context)
+    assert gap <= AUC_TOLERANCE, auc
 
 
-def test_runtime_scores_agree_with_pytorch_for_every_attribute(both_forms):
-    runtime, reference, _ = both_forms
-    for name in reference[0].scores:
-        pairs = np.array([(a.scores[name], b.scores[name]) for a, b in zip(runtime, reference,
-                                                                           strict=True)
-                          if b.scores[name] is not None])
-        gap = np.abs(pairs[:, 0] - pairs[:, 1])
+@pytest.mark.parametrize("attribute", ["incivility", "personal_attack", "off_topic"])
+@pytest.mark.parametrize("context", [True, False], ids=["with-context", "bare"])
+def test_int8_thread_roc_auc_within_its_documented_tolerance(scored, attribute, context):
+    """The int8 opt-in is outside the 0.005 guard on validation (sarcasm -0.029 on UCC; see
+    benchmarks/RESULTS.md). With context a comment goes through fp32 graphs in every form, so
+    the guard holds there; bare comments take the int8 graph. On 22 comments one
+    positive/negative pair ranked the other way moves ROC-AUC by 1 / (positives x negatives)
+    = 0.005-0.009, so the int8 path is allowed two such pairs."""
+    if attribute == "off_topic" and not context:
+        pytest.skip("off_topic is unscored without context")
+    gap, pairs, auc = thread_auc_gap(scored, "int8", attribute, context)
+    assert gap <= (AUC_TOLERANCE if context else max(AUC_TOLERANCE, 2 / pairs)), auc
+
+
+def test_int8_scores_stay_close_to_pytorch_for_every_attribute(scored):
+    for name in scored["pytorch"][0].scores:
+        gap = score_gaps(scored, "int8", name)
         # measured on this sample: mean gap at most 0.012 (incivility), max 0.19 (sarcasm);
         # per-tensor int8 roughly doubles both
         assert gap.mean() < 0.02 and gap.max() < 0.25, (name, gap.mean(), gap.max())
 
 
-def test_runtime_flags_agree_with_pytorch_on_almost_every_comment(both_forms):
-    runtime, reference, _ = both_forms
-    differing = sum(a.flags != b.flags for a, b in zip(runtime, reference, strict=True))
-    assert differing <= 0.1 * len(reference), differing
+def test_int8_flags_agree_with_pytorch_on_almost_every_comment(scored):
+    differing = sum(a.flags != b.flags for a, b in zip(scored["int8"], scored["pytorch"],
+                                                       strict=True))
+    assert differing <= 0.1 * len(scored["pytorch"]), differing

@@ -529,3 +529,42 @@ def test_audit_bias_with_own_terms_and_bad_input(tiny_model, tmp_path, capsys):
         code, _, err = cli(capsys, "audit-bias", data, "--model", tiny_model,
                            "--output", tmp_path / "c", *args)
         assert code == 2 and message in err and err.count("\n") == 1
+
+
+# ---- build-runtime -------------------------------------------------------------------------------
+def test_build_runtime_builds_the_asked_precision(tiny_model, capsys):
+    from model.loading import runtime_dir
+
+    code, out, _ = cli(capsys, "build-runtime", "--model", tiny_model, "--precision", "int8")
+    directory = runtime_dir(tiny_model, precision="int8")
+    assert code == 0 and out.strip() == f"runtime form (int8) ready in {directory}"
+    assert json.loads((directory / "runtime.json").read_text())["precision"] == "int8"
+
+
+def test_cli_and_settings_precisions_are_the_loaders():
+    import typing
+
+    from model.loading import PRECISIONS
+    from service import cli as cli_module
+    from service.settings import Settings
+
+    assert cli_module.PRECISIONS == PRECISIONS
+    annotation = Settings.model_fields["runtime_precision"].annotation
+    assert typing.get_args(annotation) == PRECISIONS
+
+
+def test_bad_precision_in_the_environment_exits_2(tiny_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CIVILITY_RUNTIME_PRECISION", "fp16")
+    path = write_jsonl(tmp_path / "in.jsonl", RECORDS)
+    for args in (["build-runtime"], ["score", path]):
+        code, _, err = cli(capsys, *args, "--model", tiny_model)
+        assert code == 2
+        assert "CIVILITY_RUNTIME_PRECISION must be one of" in err and "Traceback" not in err
+
+
+def test_serve_with_a_bad_precision_setting_exits_2_naming_the_variable(tiny_model, capsys,
+                                                                        monkeypatch):
+    monkeypatch.setenv("CIVILITY_RUNTIME_PRECISION", "fp16")
+    code, _, err = cli(capsys, "serve", "--model", tiny_model)
+    assert code == 2
+    assert "CIVILITY_RUNTIME_PRECISION" in err and "fp32" in err and "Traceback" not in err

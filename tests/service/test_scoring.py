@@ -134,16 +134,21 @@ def test_slow_scoring_times_out_with_504(app_client):
     assert response.status_code == 504 and "longer than" in response.json()["detail"]
 
 
-def test_the_service_scores_with_the_runtime_form_like_the_reference(app_client):
+@pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("int8", 0.05)])
+def test_the_service_scores_with_the_runtime_form_like_the_reference(app_client, precision,
+                                                                    tolerance):
+    """CIVILITY_RUNTIME_PRECISION (``runtime_precision``) picks the form: fp32 (the default)
+    gives PyTorch's scores, int8 close ones."""
     body = {"comments": [{"text": "you idiot"}, {"text": "fair point", "parent": "taxes"}]}
     answers = {}
     for backend in ("torch", "onnx"):
-        client, keys = app_client(backend=backend)
+        client, keys = app_client(backend=backend, runtime_precision=precision)
         assert client.get("/readyz").json()["backend"] == (
             "OnnxScorer" if backend == "onnx" else "Scorer")
         response = client.post("/v1/score", json=body,
                                headers={"Authorization": f"Bearer {keys['scorer']}"})
         answers[backend] = response.json()["results"]
+    assert f"-{precision}-" in client.app.state.scorer.runtime_dir.name
     for torch_result, onnx_result in zip(answers["torch"], answers["onnx"], strict=True):
         for name, value in torch_result["scores"].items():
-            assert onnx_result["scores"][name] == pytest.approx(value, abs=0.05), name
+            assert onnx_result["scores"][name] == pytest.approx(value, abs=tolerance), name
