@@ -29,6 +29,18 @@ class Comment:
     parent: str | None = None
     id: str | int | None = None
 
+    def __post_init__(self) -> None:
+        # blank context is no context, wherever the comment was built (``has_context`` and the
+        # off_topic "unscored" answer follow from these two fields)
+        if self.article is not None and not self.article.content.strip():
+            object.__setattr__(self, "article", None)
+        if self.parent is not None and not self.parent.strip():
+            object.__setattr__(self, "parent", None)
+
+    @property
+    def has_context(self) -> bool:
+        return self.article is not None or self.parent is not None
+
     @classmethod
     def coerce(cls, item: str | Comment | Mapping) -> Comment:
         """Accept a string, a ``Comment`` or a mapping with ``text``/``article``/``parent``."""
@@ -52,9 +64,7 @@ class Comment:
         parent = item.get("parent")
         if parent is not None and not isinstance(parent, str):
             raise ValueError("field 'parent' must be a string")
-        if article is not None and not article.content.strip():
-            article = None
-        return cls(text=text, article=article, parent=parent or None, id=item.get("id"))
+        return cls(text=text, article=article, parent=parent, id=item.get("id"))
 
 
 @dataclass

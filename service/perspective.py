@@ -167,9 +167,8 @@ def context_comment(text: str, context: Context | None) -> Comment:
         article_text = context.entries[0].text
         if len(context.entries) > 1:
             parent_text = context.entries[-1].text
-    article = Article(text=article_text) if article_text and article_text.strip() else None
-    parent = parent_text if parent_text and parent_text.strip() else None
-    return Comment(text=text, article=article, parent=parent)
+    article = Article(text=article_text) if article_text else None
+    return Comment(text=text, article=article, parent=parent_text)
 
 
 def resolve_language(text: str, requested: list[str] | None) -> tuple[list[str], bool]:

@@ -19,11 +19,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from model.comments import Article, Comment, ScoreResult
+from model.comments import Comment, ScoreResult
 from service.auth import Principal
 from service.db import Decision, QueueComment, utcnow
 from service.rules import Rules
-from service.scoring import InputProblem, check_size, find_articles
+from service.scoring import InputProblem, check_size, find_articles, ingested_texts
 from service.settings import Settings
 
 DECIDED = ("approved", "rejected")
@@ -138,15 +138,10 @@ def _insert(session: Session, item: NewComment, rows: dict[str, QueueComment]) -
 def scoring_inputs(session: Session, rows: Sequence[QueueComment]) -> list[Comment]:
     """Each row as a ``Comment`` with its article and parent text, for the scorer."""
     articles = find_articles(session, {r.article_id for r in rows if r.article_id})
-    parent_ids = {r.parent_id for r in rows if r.parent_id}
-    parents = dict(session.execute(
-        select(QueueComment.comment_id, QueueComment.text)
-        .where(QueueComment.comment_id.in_(parent_ids))).all()) if parent_ids else {}
+    parents = ingested_texts(session, {r.parent_id for r in rows if r.parent_id})
     out = []
     for row in rows:
-        article: Article | None = articles.get(row.article_id) if row.article_id else None
-        if article is not None and not article.content.strip():
-            article = None
+        article = articles.get(row.article_id) if row.article_id else None
         out.append(Comment(text=row.text, article=article, parent=parents.get(row.parent_id),
                            id=row.comment_id))
     return out

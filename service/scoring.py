@@ -50,9 +50,16 @@ def find_comment_texts(session: Session, ids: set[str]) -> dict[str, str]:
         .order_by(db.ScoredComment.id)
     )
     texts = {external_id: text for external_id, text in rows}
-    texts.update(session.execute(select(db.QueueComment.comment_id, db.QueueComment.text)
-                                 .where(db.QueueComment.comment_id.in_(ids))).all())
+    texts.update(ingested_texts(session, ids))
     return texts
+
+
+def ingested_texts(session: Session, ids: set[str]) -> dict[str, str]:
+    """Texts of comments ingested for moderation, by the publisher's ids."""
+    if not ids:
+        return {}
+    return dict(session.execute(select(db.QueueComment.comment_id, db.QueueComment.text)
+                                .where(db.QueueComment.comment_id.in_(ids))).all())
 
 
 def resolve_comments(session: Session | None, items: Sequence[CommentIn],
@@ -85,10 +92,7 @@ def resolve_comments(session: Session | None, items: Sequence[CommentIn],
             parent = item.parent
             if parent is not None:
                 check_size(f"{field}.parent", parent, settings.max_comment_bytes)
-        if article is not None and not article.content.strip():
-            article = None
-        comments.append(Comment(text=item.text, article=article, parent=parent or None,
-                                id=item.id))
+        comments.append(Comment(text=item.text, article=article, parent=parent, id=item.id))
     return comments
 
 
@@ -193,9 +197,8 @@ def thread_comments(session: Session, body: ThreadRequest,
             depth += 1
             parent = body.comments[by_id[parent]].parent_id
         depths.append(depth)
-    content = article if article.content.strip() else None
     comments = [
-        Comment(text=c.text, article=content, id=c.id,
+        Comment(text=c.text, article=article, id=c.id,
                 parent=body.comments[by_id[c.parent_id]].text if c.parent_id else None)
         for c in body.comments
     ]

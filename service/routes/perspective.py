@@ -40,7 +40,7 @@ async def analyze(body: AnalyzeRequest, key: PerspectiveKey, session: SessionDep
     plan = plan_attributes(
         body.requestedAttributes,
         available=list(scorer.config.attributes),
-        has_context=comment.article is not None or comment.parent is not None,
+        has_context=comment.has_context,
         drop_unsupported=body.dropUnsupportedAttributes,
         language_ok=language_ok,
         languages=languages,
