@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from model.attributes import NAMES
 from service.db import Article, Decision, QueueComment
-from service.queue import as_utc
+from service.queue import UNDECIDED, as_utc
 from service.scoring import InputProblem
 
 QUEUES = {
-    "pending": ("scoring", "pending", "flagged"),  # everything waiting for a human
+    "pending": UNDECIDED,  # everything waiting for a human
     "flagged": ("flagged",),  # held by a rule
     "approved": ("approved",),
     "rejected": ("rejected",),
