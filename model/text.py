@@ -14,11 +14,9 @@ tokens, dropping the middle. Everything the model sees maps back to real charact
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
-# Format characters (category Cf) that are invisible but split words: zero-width space/joiners,
-# word joiner, BOM, soft hyphen, Mongolian vowel separator, bidi marks.
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
 _WHITESPACE_CONTROLS = frozenset("\n\t\r\x0b\x0c\x85")
 # Cyrillic and Greek letters that look like Latin ones. Folded only inside words that also hold
 # Latin letters ("іdіоt" with Cyrillic і/о), so genuine Cyrillic or Greek words stay as written.
@@ -31,6 +29,8 @@ _CONFUSABLES = dict(
 )
 
 
+# Printable ASCII is its own NFKC form and holds no look-alikes: runs of it are copied whole.
+_PRINTABLE_ASCII_RUN = re.compile(r"[ -~]+")
 # ASCII is its own NFKC form and holds no look-alikes: only its controls need mapping.
 _ASCII_CONTROLS = {
     code: ("\n" if chr(code) in "\n\r" else " ") if chr(code) in _WHITESPACE_CONTROLS else None
@@ -57,6 +57,16 @@ def _normalise_each_character(text: str) -> tuple[str, list[int]]:
     index: list[int] = []
     i, n = 0, len(text)
     while i < n:
+        run = _PRINTABLE_ASCII_RUN.match(text, i)
+        if run:
+            j = run.end()
+            if j < n and unicodedata.category(text[j]).startswith("M"):
+                j -= 1  # the run's last character normalises with the marks after it
+            if j > i:
+                out.extend(text[i:j])
+                index.extend(range(i, j))
+                i = j
+                continue
         ch = text[i]
         # a base character plus its combining marks normalise together (e + U+0301 -> é)
         j = i + 1
@@ -65,7 +75,9 @@ def _normalise_each_character(text: str) -> tuple[str, list[int]]:
         if ch in _WHITESPACE_CONTROLS:
             out.append("\n" if ch in "\n\r\x85" else " ")
             index.append(i)
-        elif ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
+            # controls, and format characters (Cf): the invisible ones that split words
+            # (zero-width space/joiners, word joiner, BOM, soft hyphen, bidi marks)
             pass
         else:
             for c in unicodedata.normalize("NFKC", text[i:j]):
@@ -74,7 +86,8 @@ def _normalise_each_character(text: str) -> tuple[str, list[int]]:
             i = j
             continue
         i += 1
-    _fold_mixed_script(out)
+    if not _CONFUSABLES.keys().isdisjoint(out):
+        _fold_mixed_script(out)
     return "".join(out), index
 
 
