@@ -3,7 +3,7 @@ span F1. Numpy only, so ``civility evaluate`` works on a scoring install."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -54,9 +54,15 @@ def evaluate(
         )
     }
     if with_spans:
-        threshold = scorer.thresholds.get("spans", {}).get("threshold", 0.5)
-        pairs = [(row, gold) for row, gold in zip(rows, span_chars, strict=True)
-                 if gold is not None]
-        predicted = [span_chars_at(row, threshold=threshold) for row, _ in pairs]
-        result["spans"] = {"n": len(pairs), "f1": span_f1(predicted, [set(g) for _, g in pairs])}
+        result["spans"] = span_metrics(scorer, [(row, gold) for row, gold in
+                                                zip(rows, span_chars, strict=True)
+                                                if gold is not None])
     return result
+
+
+def span_metrics(scorer: ScorerBase, pairs: list[tuple[dict, Iterable[int]]]) -> dict:
+    """SemEval-2021 span F1 of ``(row, gold character offsets)`` pairs at the artifact's span
+    threshold: ``{"n", "f1"}``."""
+    threshold = scorer.span_threshold()
+    predicted = [span_chars_at(row, threshold=threshold) for row, _ in pairs]
+    return {"n": len(pairs), "f1": span_f1(predicted, [set(g) for _, g in pairs])}

@@ -32,12 +32,6 @@ class ContextBatch:
     has_parent: np.ndarray  # (B,) bool
 
 
-def has_context(comment: Comment) -> bool:
-    """Whether ``off_topic`` can be scored: an article or a parent with some text."""
-    article = comment.article.content if comment.article else None
-    return bool(article and article.strip()) or bool(comment.parent and comment.parent.strip())
-
-
 class ScorerBase:
     """Scores comments for incivility, personal attacks, off-topic drift and more.
 
@@ -108,7 +102,7 @@ class ScorerBase:
             head_fraction=self.config.head_fraction,
         )
         out: list[dict] = [{} for _ in comments]
-        flags = [has_context(c) for c in comments]
+        flags = [c.has_context for c in comments]
         for with_context in (False, True):
             group = [i for i, f in enumerate(flags) if f is with_context]
             lengths = [len(encoded[i].input_ids) for i in group]
@@ -181,7 +175,7 @@ class ScorerBase:
     def _context_vectors(
         self, texts: list[str | None], *, head_fraction: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        present = np.array([bool(t and t.strip()) for t in texts])
+        present = np.array([t is not None for t in texts])  # Comment: blank context is None
         full = np.zeros((len(texts), self.config.encoder["hidden_size"]), dtype=np.float32)
         if present.any():
             given = np.flatnonzero(present)
@@ -210,11 +204,16 @@ class ScorerBase:
         value = self.thresholds["attributes"][name]["threshold"]
         return math.inf if value is None else float(value)
 
+    def span_threshold(self) -> float:
+        """Token probability from which a token is part of a span (0.5 in an artifact whose
+        span threshold was never tuned)."""
+        return float(self.thresholds.get("spans", {}).get("threshold", 0.5))
+
     def _results(self, comments: list[Comment], rows: list[dict]) -> list[ScoreResult]:
         names = self.config.attributes
         probabilities = np.round(calibrated_matrix(self, rows), 6)
         flagged = probabilities >= np.array([self.threshold(n) for n in names])  # NaN: False
-        span_threshold = self.thresholds.get("spans", {}).get("threshold", 0.5)
+        span_threshold = self.span_threshold()
         results = []
         for comment, row, values, flags in zip(comments, rows, probabilities.tolist(),
                                                flagged.tolist(), strict=True):

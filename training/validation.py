@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from model.calibration import apply_calibration
-from model.evaluation import calibrated_matrix, label_matrix, span_chars_at
+from model.evaluation import calibrated_matrix, label_matrix, span_chars_at, span_metrics
 from model.metrics import per_label_metrics, roc_auc, span_f1
 from model.scorer import Article, Comment, Scorer
 from training.calibration import best_threshold_for, choose_calibration, choose_threshold
@@ -87,10 +87,7 @@ def metrics_by_source(scorer: Scorer, records: list[Record], rows: list[dict]) -
         span_rows = [(rows[i], records[i].span_chars) for i in idx
                      if records[i].span_chars is not None and "span_probs" in rows[i]]
         if span_rows:
-            threshold = scorer.thresholds["spans"]["threshold"]
-            predicted = [span_chars_at(row, threshold=threshold) for row, _ in span_rows]
-            out[source]["_spans"] = {"n": len(span_rows),
-                                     "f1": span_f1(predicted, [set(g) for _, g in span_rows])}
+            out[source]["_spans"] = span_metrics(scorer, span_rows)
     return out
 
 
