@@ -75,29 +75,24 @@ class CivilityNetwork(nn.Module):
             nn.Linear(context_hidden, 1),
         )
 
+    def _frozen_modules(self) -> list[nn.Module]:
+        """The embeddings, the shared trunk and the topic branch (none without topic layers)."""
+        if not len(self.topic_layers):
+            return []
+        return [self.encoder.embeddings, *self.encoder.encoder.layer[: self.shared_layers],
+                *self.topic_layers]
+
     def train(self, mode: bool = True) -> CivilityNetwork:
         """Frozen parts stay in eval mode (no dropout), so the topic embeddings seen in training
         are the ones served."""
         super().train(mode)
-        if len(self.topic_layers):
-            for module in (
-                self.encoder.embeddings,
-                *self.encoder.encoder.layer[: self.shared_layers],
-                *self.topic_layers,
-            ):
-                module.eval()
+        for module in self._frozen_modules():
+            module.eval()
         return self
 
     def freeze_shared(self) -> None:
         """Freeze the embeddings, the shared trunk and the topic branch (training starts here)."""
-        if not len(self.topic_layers):
-            return
-        frozen = [
-            self.encoder.embeddings,
-            *self.encoder.encoder.layer[: self.shared_layers],
-            *self.topic_layers,
-        ]
-        for module in frozen:
+        for module in self._frozen_modules():
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
 

@@ -17,7 +17,9 @@ from model.artifact import ArtifactError
 from model.encoding import FastTokenizer
 from model.scoring import ContextBatch, ScorerBase
 
-GRAPHS = ("comment", "comment_topic", "embed", "context_head")
+ENCODER_GRAPHS = ("comment", "comment_topic", "embed")
+CONTEXT_GRAPH = "context_head"
+GRAPHS = (*ENCODER_GRAPHS, CONTEXT_GRAPH)
 
 
 class OnnxScorer(ScorerBase):

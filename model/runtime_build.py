@@ -32,20 +32,19 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from model.loading import MANIFEST
 from model.network import CivilityNetwork
+from model.runtime import CONTEXT_GRAPH, ENCODER_GRAPHS
 from model.scorer import Scorer
 
 log = logging.getLogger(__name__)
 
-ENCODER_GRAPHS = ("comment", "comment_topic", "embed")
 # Only the no-context graph can be int8. The topic embedding that off_topic reads is fragile:
 # measured on the coalition thread, int8 anywhere on its path (trunk, topic layers or context
 # embeddings) moved off_topic's ROC-AUC by 0.04-0.09, and int8 in ``comment_topic`` moved
 # incivility's by 0.012; fp32 graphs match PyTorch to 1e-6. Contexts are encoded once and
 # cached, so ``embed`` in fp32 costs little; a comment with context pays fp32 for 9 layers.
 QUANTISED_GRAPHS = ("comment",)
-CONTEXT_GRAPH = "context_head"
-MANIFEST = "runtime.json"
 TOKEN_INPUTS = ("input_ids", "attention_mask")
 CONTEXT_INPUTS = ("comment", "article", "parent", "has_article", "has_parent")
 
@@ -131,7 +130,7 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
 
 
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
-                          precision: str = "int8") -> dict:
+                          precision: str) -> dict:
     """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer, then, for ``"int8"``,
     quantise the weights to int8 (dynamic quantisation: activations are quantised per call).
     Returns the fused-operator counts.
@@ -171,7 +170,7 @@ WEIGHTS = {
 }
 
 
-def build(artifact_dir: Path, output: Path, *, key: str, precision: str = "int8") -> Path:
+def build(artifact_dir: Path, output: Path, *, key: str, precision: str) -> Path:
     """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created),
     with the ``comment`` graph's weights at ``precision`` (``WEIGHTS``' keys)."""
     if precision not in WEIGHTS:
