@@ -86,7 +86,7 @@ def roc_auc(y_true: ArrayLike, y_score: ArrayLike) -> float:
     return float(u / (n_pos * n_neg))
 
 
-def _descending_counts(
+def descending_counts(
     y: NDArray[np.float64], s: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Cumulative (tp, fp, threshold) at every distinct score, from the highest score down.
@@ -116,7 +116,7 @@ def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
     y, s = _pair(y_true, y_score, "y_score")
     if y.sum() == 0:
         return math.nan
-    tps, fps, _ = _descending_counts(y, s)
+    tps, fps, _ = descending_counts(y, s)
     precision = tps / (tps + fps)
     recall = tps / tps[-1]
     recall_gain = np.diff(np.r_[0.0, recall])
@@ -215,8 +215,9 @@ def binarise(y_true: ArrayLike, *, at: float = 0.5) -> NDArray[np.int64]:
     return (y >= at).astype(np.int64)
 
 
-def _json_float(x: float) -> float | None:
-    # json.dumps would write NaN as a bare token that strict parsers reject.
+def json_float(x: float | None) -> float | None:
+    """``x`` as a float, or None when missing or not finite: json.dumps would write NaN and
+    Infinity as bare tokens that strict parsers reject (None renders as "n/a" in reports)."""
     return None if x is None or not math.isfinite(x) else float(x)
 
 
@@ -274,14 +275,14 @@ def per_label_metrics(
         out[name] = {
             "n": n,
             "positives": int(y.sum()),
-            "roc_auc": _json_float(roc_auc(y, prob)),
-            "pr_auc": _json_float(average_precision(y, prob)),
+            "roc_auc": json_float(roc_auc(y, prob)),
+            "pr_auc": json_float(average_precision(y, prob)),
             "precision": precision,
             "recall": recall,
             "f1": f1,
             "macro_f1": (f1 + negative_f1) / 2,
-            "ece": _json_float(expected_calibration_error(y, prob)),
-            "threshold": _json_float(threshold),  # None: scored, never flagged
+            "ece": json_float(expected_calibration_error(y, prob)),
+            "threshold": json_float(threshold),  # None: scored, never flagged
             "unscored": int(labelled.sum()) - n,
         }
     return out

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from model.metrics import roc_auc
+from model.metrics import json_float, roc_auc
 
 ATTRIBUTE = "incivility"
 BIAS_DIR = "wikipedia_toxicity_bias_eval"
@@ -82,13 +82,9 @@ def _score(scorer, texts: Sequence[str], batch_size: int) -> np.ndarray:
                      for r in results], dtype=np.float64)
 
 
-def _number(x: float | None) -> float | None:
-    # NaN would make metrics.json invalid JSON; None renders as "n/a" in the model card.
-    return None if x is None or not math.isfinite(x) else float(x)
-
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float | None:
-    return _number(roc_auc(y, s)) if y.size else None
+    return json_float(roc_auc(y, s)) if y.size else None
 
 
 def _fpr(y: np.ndarray, flagged: np.ndarray) -> float | None:

@@ -22,7 +22,12 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.isotonic import IsotonicRegression
 
 from model.calibration import apply_calibration, sigmoid
-from model.metrics import binarise, expected_calibration_error, precision_recall_f1
+from model.metrics import (
+    binarise,
+    descending_counts,
+    expected_calibration_error,
+    precision_recall_f1,
+)
 
 __all__ = [
     "best_threshold_for",
@@ -375,13 +380,10 @@ def choose_threshold(
             f"fallback calibrated probability >= {fallback_threshold:.2f} (more likely than not)"
         )
     else:
-        order = np.argsort(-prob, kind="mergesort")
-        p_sorted, t_sorted = prob[order], t[order]
-        # One candidate per distinct probability (ties are flagged together).
-        last = np.r_[np.flatnonzero(p_sorted[1:] != p_sorted[:-1]), p_sorted.size - 1]
-        tps = np.cumsum(t_sorted)[last].astype(np.float64)
-        flagged = (last + 1).astype(np.float64)
-        candidates = p_sorted[last]  # descending
+        # One candidate per distinct probability, descending (ties are flagged together).
+        tps, fps, candidates = descending_counts(t.astype(np.float64), prob)
+        tps = tps.astype(np.float64)
+        flagged = tps + fps
         precision = tps / flagged
         # Tolerance so e.g. 4/5 counts as reaching 0.8 despite float rounding.
         meets = np.flatnonzero(precision >= target_precision - 1e-12)

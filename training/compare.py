@@ -16,23 +16,25 @@ included) for any weights. 1000 resamples of 5000 rows take well under a second.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from model.metrics import average_precision, binarise, precision_recall_f1, roc_auc
+from model.metrics import (
+    average_precision,
+    binarise,
+    json_float,
+    precision_recall_f1,
+    roc_auc,
+)
 
 METRICS = ("roc_auc", "pr_auc", "f1")
 CONFIDENCE = 0.95
 # (resamples x distinct scores) float arrays are built per chunk of resamples to bound memory
 CHUNK_CELLS = 4_000_000
 
-
-def _finite(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def resample_counts(n: int, *, n_resamples: int, seed: int) -> np.ndarray:
@@ -146,7 +148,7 @@ def paired_metrics(
     for metric in METRICS:
         (o, n), (bo, bn) = point[metric], boot[metric]
         out[metric] = {
-            "old": _finite(o), "new": _finite(n), "diff": _finite(n - o),
+            "old": json_float(o), "new": json_float(n), "diff": json_float(n - o),
             "old_ci": _interval(bo), "new_ci": _interval(bn), "diff_ci": _interval(bn - bo),
         }
     return out

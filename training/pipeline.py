@@ -96,7 +96,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
         "calibration": {a: {"method": c["method"], "selection": c.get("selection")}
                         for a, c in scorer.calibration.items()},
         "spans": spans,
-        "robustness": validation.robustness(scorer, valid,
+        "robustness": validation.robustness(scorer, valid, rows,
                                             make_perturber(np.random.default_rng(0)),
                                             batch_size=config.training.eval_batch_size),
         "training": {**stats, "command": " ".join(command or sys.argv)},

@@ -94,19 +94,22 @@ def metrics_by_source(scorer: Scorer, records: list[Record], rows: list[dict]) -
 def robustness(
     scorer: Scorer,
     records: list[Record],
+    rows: list[dict],
     perturb: Callable[[str], str],
     *,
     batch_size: int,
     per_source: int = 400,
 ) -> dict:
-    """ROC-AUC per attribute on clean validation comments and on perturbed copies of them."""
-    chosen: list[Record] = []
+    """ROC-AUC per attribute on clean validation comments and on perturbed copies of them
+    (``rows``: the records' raw scores, already computed; only the copies are scored)."""
+    picked: list[int] = []
     counts: dict[str, int] = {}
-    for r in records:
+    for i, r in enumerate(records):
         if r.labels and counts.get(r.source, 0) < per_source and "pairs" not in r.source:
             counts[r.source] = counts.get(r.source, 0) + 1
-            chosen.append(r)
-    clean = scorer.raw_scores([as_comment(r) for r in chosen], batch_size=batch_size)
+            picked.append(i)
+    chosen = [records[i] for i in picked]
+    clean = [rows[i] for i in picked]
     noisy = scorer.raw_scores([as_comment(r, perturb(r.text)) for r in chosen],
                               batch_size=batch_size)
     names = scorer.config.attributes
