@@ -108,7 +108,8 @@ def _training_config(args: argparse.Namespace, flags: dict[str, str | None]):
     """The YAML config with the command line's overrides and ``--flag`` values applied."""
     from training.config import ConfigError, load_config
 
-    overrides = list(args.overrides) + [f"{key}={value}" for key, value in flags.items() if value]
+    overrides = [*getattr(args, "overrides", []),
+                 *(f"{key}={value}" for key, value in flags.items() if value)]
     try:
         config = load_config(args.config, overrides)
     except ConfigError as error:
@@ -147,9 +148,40 @@ def cmd_train_context_head(args: argparse.Namespace) -> None:
 
 
 def cmd_audit_labels(args: argparse.Namespace) -> None:
-    from training.audit import main as audit_main
+    import yaml
 
-    audit_main(args)
+    from model.scorer import Scorer
+    from training.audit import audit, format_report
+    from training.data.corpus import load_corpus
+
+    if args.top < 1 or args.folds < 2:
+        raise CliError("--top must be at least 1 and --folds at least 2")
+    config = _training_config(args, {"data.data_dir": args.data_dir})
+    label_map_path = Path(config.data.label_map)
+    if not label_map_path.is_file():
+        raise CliError(f"label map not found: {label_map_path}")
+    directory = Path(args.model) if args.model else RELEASE_DIR
+    try:
+        scorer = Scorer.from_pretrained(directory)
+    except ArtifactError as error:
+        raise CliError(f"{error}; point --model at a model directory") from None
+    label_map = yaml.safe_load(label_map_path.read_text(encoding="utf-8"))
+    try:
+        records = load_corpus(Path(config.data.data_dir), sources=config.data.sources,
+                              label_map=label_map, pairs=config.data.pairs,
+                              seed=config.training.seed,
+                              max_records_per_source=config.data.max_records_per_source)
+    except (FileNotFoundError, KeyError) as error:
+        raise CliError(str(error).strip("'\"")) from None
+    # off-topic pairs are made-up records (their labels are true by construction): not audited
+    records = [r for r in records if ":pairs" not in r.source]
+    rows = audit(records, scorer, folds=args.folds, seed=config.training.seed, top=args.top)
+    print(format_report(rows))
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as sink:
+            for row in rows:
+                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(f"ranking written to {args.output}", file=sys.stderr)
 
 
 def cmd_build_runtime(args: argparse.Namespace) -> None:

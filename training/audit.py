@@ -19,14 +19,10 @@ data this takes minutes on a CPU; ``data.max_records_per_source=N`` (config or o
 
 from __future__ import annotations
 
-import json
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -181,47 +177,3 @@ def format_report(rows: list[dict]) -> str:
                      f"OOF p={row['predicted_probability']:.3f}  "
                      f"quality={row['quality']:.3f}{flag}  {text!r}")
     return "\n".join(lines)
-
-
-def main(args) -> None:
-    """``civility audit-labels``: bad input raises ``service.cli.CliError`` (exit code 2)."""
-    from model.artifact import ArtifactError
-    from model.scorer import RELEASE_DIR, Scorer
-    from service.cli import CliError  # lazily: service.cli imports this module, so not at top
-    from training.config import ConfigError, load_config
-    from training.data.corpus import load_corpus
-
-    if args.top < 1 or args.folds < 2:
-        raise CliError("--top must be at least 1 and --folds at least 2")
-    try:
-        config = load_config(args.config,
-                             [f"data.data_dir={args.data_dir}"] if args.data_dir else [])
-    except ConfigError as error:
-        raise CliError(str(error)) from None
-    if not Path(config.data.data_dir).is_dir():
-        raise CliError(f"data directory not found: {config.data.data_dir} (pass --data-dir)")
-    label_map_path = Path(config.data.label_map)
-    if not label_map_path.is_file():
-        raise CliError(f"label map not found: {label_map_path}")
-    directory = Path(args.model) if args.model else RELEASE_DIR
-    try:
-        scorer = Scorer.from_pretrained(directory)
-    except ArtifactError as error:
-        raise CliError(f"{error}; point --model at a model directory") from None
-    label_map = yaml.safe_load(label_map_path.read_text(encoding="utf-8"))
-    try:
-        records = load_corpus(Path(config.data.data_dir), sources=config.data.sources,
-                              label_map=label_map, pairs=config.data.pairs,
-                              seed=config.training.seed,
-                              max_records_per_source=config.data.max_records_per_source)
-    except (FileNotFoundError, KeyError) as error:
-        raise CliError(str(error).strip("'\"")) from None
-    # off-topic pairs are made-up records (their labels are true by construction): not audited
-    records = [r for r in records if ":pairs" not in r.source]
-    rows = audit(records, scorer, folds=args.folds, seed=config.training.seed, top=args.top)
-    print(format_report(rows))
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as sink:
-            for row in rows:
-                sink.write(json.dumps(row, ensure_ascii=False) + "\n")
-        print(f"ranking written to {args.output}", file=sys.stderr)
