@@ -421,7 +421,7 @@ def _write(scorer: Scorer, base: Path, out: Path, metrics: dict, build: dict,
     the base artifact, and an interrupted run must not leave half an artifact there."""
     staging = out.parent / f".{out.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
-    scorer.save_pretrained(staging, metrics=metrics, build=build)
+    staging.mkdir(parents=True)
     plots = {}
     for name in scorer.config.attributes:  # other attributes' reliability plots are unchanged
         filename = f"calibration_{name}.png"
@@ -430,10 +430,8 @@ def _write(scorer: Scorer, base: Path, out: Path, metrics: dict, build: dict,
             plots[name] = filename
         elif name == ATTRIBUTE:
             plots.update(card.write_calibration_plots({name: curve}, staging))
-    plots = {name: plots[name] for name in scorer.config.attributes if name in plots}
-    (staging / artifact.MODEL_CARD).write_text(
-        card.render_model_card(metrics, config=build.get("config") or {}, build=build,
-                               label_map=label_map, plots=plots), encoding="utf-8")
+    scorer.save_pretrained(staging, metrics=metrics, build=build, model_card=card.render_model_card(
+        metrics, config=build.get("config") or {}, build=build, label_map=label_map, plots=plots))
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)

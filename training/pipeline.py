@@ -104,12 +104,9 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     }
     metrics["bias"] = bias_report(scorer, Path(config.data.data_dir))
     build = build_info(config, summary, command or sys.argv)
-    scorer.save_pretrained(out, metrics=metrics, build=build)
-    curves = validation.calibration_curves(scorer, valid, rows)
-    plots = card.write_calibration_plots(curves, out)
-    (out / "README.md").write_text(
-        card.render_model_card(metrics, config=config.to_dict(), build=build,
-                               label_map=label_map, plots=plots), encoding="utf-8")
+    plots = card.write_calibration_plots(validation.calibration_curves(scorer, valid, rows), out)
+    scorer.save_pretrained(out, metrics=metrics, build=build, model_card=card.render_model_card(
+        metrics, config=config.to_dict(), build=build, label_map=label_map, plots=plots))
     shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the artifact is complete
     log.info("artifact written to %s", out)
     return out
