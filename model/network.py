@@ -75,7 +75,7 @@ class CivilityNetwork(nn.Module):
             nn.Linear(context_hidden, 1),
         )
 
-    def _frozen_modules(self) -> list[nn.Module]:
+    def frozen_modules(self) -> list[nn.Module]:
         """The embeddings, the shared trunk and the topic branch (none without topic layers)."""
         if not len(self.topic_layers):
             return []
@@ -86,13 +86,13 @@ class CivilityNetwork(nn.Module):
         """Frozen parts stay in eval mode (no dropout), so the topic embeddings seen in training
         are the ones served."""
         super().train(mode)
-        for module in self._frozen_modules():
+        for module in self.frozen_modules():
             module.eval()
         return self
 
     def freeze_shared(self) -> None:
         """Freeze the embeddings, the shared trunk and the topic branch (training starts here)."""
-        for module in self._frozen_modules():
+        for module in self.frozen_modules():
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
 

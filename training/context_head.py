@@ -97,20 +97,22 @@ class TopicEmbedder:
                              "context head cannot be refitted alone")
         self.scorer, self.batch_size = scorer, batch_size
         self.cache: dict[tuple[str, str], torch.Tensor] = {}
+        self._fingerprint: str | None = None
 
     def fingerprint(self) -> str:
         """Identifies the frozen topic branch (weights and truncation): a cache of another
-        artifact's embeddings is never reused."""
-        network, config = self.scorer.network, self.scorer.config
-        digest = hashlib.sha1(json.dumps(
-            [config.encoder, config.max_length, config.context_max_length,
-             config.head_fraction, config.topic_layers], sort_keys=True).encode())
-        frozen = [network.encoder.embeddings, *network.encoder.encoder.layer[
-            : network.shared_layers], *network.topic_layers]
-        for module in frozen:
-            for tensor in module.state_dict().values():
-                digest.update(tensor.detach().to(torch.float16).contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        artifact's embeddings is never reused. Hashed once: the branch is frozen."""
+        if self._fingerprint is None:
+            network, config = self.scorer.network, self.scorer.config
+            digest = hashlib.sha1(json.dumps(
+                [config.encoder, config.max_length, config.context_max_length,
+                 config.head_fraction, config.topic_layers], sort_keys=True).encode())
+            for module in network.frozen_modules():
+                for tensor in module.state_dict().values():
+                    digest.update(tensor.detach().to(torch.float16).contiguous().numpy()
+                                  .tobytes())
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
 
     def load(self, path: Path) -> None:
         """Reuse embeddings saved by ``save`` for this same topic branch (else ignore them)."""
