@@ -65,7 +65,6 @@ class TrainingArguments:
     context_grad: bool = False
     span_loss_weight: float = 0.5
     context_loss_weight: float = 1.0
-    attribute_loss_weights: dict[str, float] = field(default_factory=dict)
     # bf16 autocast: "auto" uses it on a GPU and on CPUs with native bf16 (AVX512-BF16/AMX);
     # emulated bf16 on other CPUs measured 4x slower than fp32 (see benchmarks/README.md)
     bf16: bool | str = "auto"
