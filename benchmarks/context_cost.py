@@ -14,17 +14,14 @@ Ratios are against the baseline measured in the same run.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from common import thread
 
 from model.encoding import pad_batch
 from model.scorer import RELEASE_DIR, Scorer
-
-FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "coalition_thread.json"
 
 
 def forward_ms(scorer: Scorer, ids: list[int], repeat: int) -> float:
@@ -48,7 +45,7 @@ def main() -> None:
     scorer = Scorer.from_pretrained(args.model)
     tok = scorer.tokenizer
     tok.model_max_length = 10**6  # we truncate explicitly; silence the length warning
-    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    data = thread()
     article = data["article"]["title"] + "\n" + data["article"]["body"]
     by_id = {c["id"]: c for c in data["comments"]}
     comment_ms, cross_ms, lengths = [], [], []
