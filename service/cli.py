@@ -174,7 +174,7 @@ def cmd_audit_labels(args: argparse.Namespace) -> None:
     except (FileNotFoundError, KeyError) as error:
         raise CliError(str(error).strip("'\"")) from None
     # off-topic pairs are made-up records (their labels are true by construction): not audited
-    records = [r for r in records if ":pairs" not in r.source]
+    records = [r for r in records if not r.is_pair]
     rows = audit(records, scorer, folds=args.folds, seed=config.training.seed, top=args.top)
     print(format_report(rows))
     if args.output:

@@ -325,7 +325,7 @@ def _robustness(network, embedder: TopicEmbedder, records: list[Record], valid: 
     off-topic labels (not pairs), as the joint run's robustness check."""
     chosen, counts = [], {}
     for i, r in enumerate(records):
-        if "pairs" not in r.source and counts.get(r.source, 0) < per_source:
+        if not r.is_pair and counts.get(r.source, 0) < per_source:
             counts[r.source] = counts.get(r.source, 0) + 1
             chosen.append(i)
     if not chosen:

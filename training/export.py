@@ -52,7 +52,7 @@ def select(records: list[Record], *, split: str, max_per_source: int | None, see
     """Records of ``split`` (no off-topic pairs unless ``pairs``), at most ``max_per_source`` of
     each source, drawn with ``seed`` and kept in corpus order."""
     chosen = [r for r in records if r.split == split and r.labels
-              and (pairs or not r.source.endswith(":pairs"))]
+              and (pairs or not r.is_pair)]
     if not max_per_source:
         return chosen
     rng = random.Random(seed)

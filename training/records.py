@@ -38,3 +38,9 @@ class Record:
     @property
     def has_context(self) -> bool:
         return bool(self.article_title or self.article_text or self.parent)
+
+    @property
+    def is_pair(self) -> bool:
+        """An off-topic pair made by ``training.data.pairs`` (source ``"<name>:pairs"``): its
+        label is true by construction."""
+        return self.source.endswith(":pairs")

@@ -105,7 +105,7 @@ def robustness(
     picked: list[int] = []
     counts: dict[str, int] = {}
     for i, r in enumerate(records):
-        if r.labels and counts.get(r.source, 0) < per_source and "pairs" not in r.source:
+        if r.labels and counts.get(r.source, 0) < per_source and not r.is_pair:
             counts[r.source] = counts.get(r.source, 0) + 1
             picked.append(i)
     chosen = [records[i] for i in picked]
