@@ -1,23 +1,22 @@
 """Build the runtime form of an artifact: ONNX graphs of the network, fused by ONNX Runtime's
-transformer optimizer, fp32 (the default) or, at ``precision="int8"``, with the comment graph's
-weights quantised to int8 (dynamic, per channel). Needs PyTorch, ``onnx`` and
-``onnxruntime``; the result is loaded by ``model.runtime`` without PyTorch. Called through
-``model.loading.build_runtime`` (``civility build-runtime [--precision int8]``).
+transformer optimizer, with the comment graph's layers in int8 (the default) or everything fp32.
+Needs PyTorch, ``onnx`` and ``onnxruntime``; the result is loaded by ``model.runtime`` without
+PyTorch. Called through ``model.loading.build_runtime`` (``civility build-runtime
+[--precision int8|fp32]``).
 
 Four graphs, so that a comment without context never pays for the topic branch:
 
     comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top;
-                        fp32 or int8)
+                        int8 attention and FFN-up matrices, or fp32)
     comment_topic.onnx  ids, mask -> the same plus the comment's unit topic embedding (fp32)
     embed.onnx          ids, mask -> unit topic embedding of a context text (fp32)
     context_head.onnx   comment, article, parent embeddings and flags -> off-topic logit (fp32)
 
-Measured on the release model (``benchmarks/runtime_quality.py``): see benchmarks/RESULTS.md for
-each attribute's validation ROC-AUC next to PyTorch fp32. fp32 graphs give PyTorch's ROC-AUC
-exactly; int8 moved the UCC attributes' by up to 0.029 (sarcasm), past the 0.005 guard, and
-int8 only in the shared trunk (embeddings + layers 0-2, fp32 top) still by up to 0.016.
-Per-channel int8 moved single scores about half as far as per-tensor int8 (mean 0.0044 vs
-0.0081).
+int8 is dynamic quantisation (weights per channel, activations per call with one scale per
+tensor) after SmoothQuant (``smooth``), which moves the activations' outlier channels into the
+weights. ``benchmarks/runtime_quality.py`` compares each attribute's validation ROC-AUC with
+PyTorch's (benchmarks/RESULTS.md section 5): fp32 graphs match PyTorch exactly, the int8 form
+within 0.0012.
 """
 
 from __future__ import annotations
@@ -29,13 +28,16 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from model.encoding import encode_texts, length_sorted_batches, pad_arrays
 from model.loading import MANIFEST
 from model.network import CivilityNetwork
 from model.runtime import CONTEXT_GRAPH, ENCODER_GRAPHS
 from model.scorer import Scorer
+from model.text import normalise
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,16 @@ log = logging.getLogger(__name__)
 QUANTISED_GRAPHS = ("comment",)
 TOKEN_INPUTS = ("input_ids", "attention_mask")
 CONTEXT_INPUTS = ("comment", "article", "parent", "has_article", "has_parent")
+# int8: the transformer layers' attention (QKV, output) and FFN-up matrices (``weight_nodes``'
+# families), after SmoothQuant with this migration strength over the activation peaks of
+# QUANTISATION_TEXTS; embeddings, FFN-down and heads stay fp32. Measured on validation
+# (benchmarks/RESULTS.md section 5), as ROC-AUC of the logits against PyTorch's: int8 on every
+# weight moved it by up to 0.018 (UCC), FFN-down alone by 0.006 (its input, the GELU output,
+# has channels peaking 13x above the median one); smoothed and without FFN-down, by at most
+# 0.0012 on UCC and 0.0011 on the 14-source sample, at 1.35x fp32's throughput.
+INT8_FAMILIES = ("qkv", "attn_out", "ffn_up")
+SMOOTHING = 0.8
+QUANTISATION_TEXTS = Path(__file__).with_name("quantisation_texts.txt")
 
 
 class _CommentGraph(nn.Module):
@@ -129,14 +141,100 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
             dynamic={name: {0: "batch"} for name in (*CONTEXT_INPUTS, "context_logit")})
 
 
-def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
-                          precision: str) -> dict:
-    """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer, then, for ``"int8"``,
-    quantise the weights to int8 (dynamic quantisation: activations are quantised per call).
-    Returns the fused-operator counts.
+def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, int | None]]:
+    """``(family, layer)`` of every node of a fused BERT graph that multiplies by a weight:
+    ``embed``; per layer ``qkv`` (the k-th ``Attention`` node), ``attn_out`` (H x H),
+    ``ffn_up`` (H x I) and ``ffn_down`` (I x H); and ``heads`` (after a layer's FFN-down)."""
+    shapes = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    layer, past_layer, found = -1, False, {}
+    for node in model.graph.node:
+        if node.op_type == "EmbedLayerNormalization":
+            found[node.name] = ("embed", None)
+        elif node.op_type == "Attention":
+            layer, past_layer = layer + 1, False
+            found[node.name] = ("qkv", layer)
+        elif node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 \
+                and node.input[1] in shapes:
+            rows, cols = shapes[node.input[1]]
+            if node.op_type == "Gemm":  # the exported classifier is Gemm(transB=1)
+                rows, cols = cols, rows
+            family = ("attn_out" if rows == cols == hidden_size
+                      else "ffn_up" if rows == hidden_size else "ffn_down")
+            if past_layer or layer < 0:  # after a layer's FFN-down: a head
+                found[node.name] = ("heads", None)
+            else:
+                found[node.name] = (family, layer)
+                past_layer = family == "ffn_down"
+    return found
 
-    Products of two activations (attention scores in layers the optimizer did not fuse) stay
-    fp32.
+
+def activation_peaks(model, nodes: list, batches: list[tuple]) -> dict[str, np.ndarray]:
+    """Each input channel's largest |value| at the inputs of ``nodes``, over ``batches`` of
+    (ids, mask) run through ``model`` in fp32 (padding included: dynamic quantisation sees it
+    too)."""
+    import onnx
+    import onnxruntime
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    inputs = sorted({node.input[0] for node in nodes})
+    for name in inputs:
+        probe.graph.output.append(onnx.helper.make_tensor_value_info(
+            name, onnx.TensorProto.FLOAT, None))
+    session = onnxruntime.InferenceSession(probe.SerializeToString(),
+                                           providers=["CPUExecutionProvider"])
+    peaks: dict[str, np.ndarray] = {}
+    for ids, mask in batches:
+        values = session.run(inputs, {"input_ids": ids, "attention_mask": mask})
+        for name, value in zip(inputs, values, strict=True):
+            peak = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
+            peaks[name] = np.maximum(peaks.get(name, 0.0), peak)
+    return peaks
+
+
+def smooth(model, nodes: list, peaks: dict[str, np.ndarray], strength: float) -> None:
+    """SmoothQuant (Xiao et al., 2023) in place: for each node computing X @ W, move X's
+    outlier channels into W (W' = diag(s) W, X' = X / s, s_j = peak|X_j|^strength /
+    max|W_j|^(1 - strength)). Exact in fp32; with one activation scale per tensor, int8 then
+    loses far less on the channels that are not outliers."""
+    import onnx
+    from onnx import numpy_helper
+
+    initializers = {i.name: i for i in model.graph.initializer}
+    for node in nodes:
+        initializer = initializers[node.input[1]]
+        weight = numpy_helper.to_array(initializer)
+        scale = (peaks[node.input[0]].clip(1e-5) ** strength
+                 / np.abs(weight).max(axis=1).clip(1e-5) ** (1 - strength)).astype(np.float32)
+        initializer.CopyFrom(numpy_helper.from_array(weight * scale[:, None], initializer.name))
+        inverse = numpy_helper.from_array(1 / scale, f"{node.name}_smooth_scale")
+        model.graph.initializer.append(inverse)
+        smoothed = f"{node.input[0]}_smoothed_for_{node.name}"
+        position = list(model.graph.node).index(node)
+        model.graph.node.insert(position, onnx.helper.make_node(
+            "Mul", [node.input[0], inverse.name], [smoothed], name=f"{node.name}_smooth"))
+        node.input[0] = smoothed
+
+
+def quantisation_batches(scorer: Scorer) -> list[tuple]:
+    """``QUANTISATION_TEXTS`` tokenised as the scorer does, in length-sorted padded batches."""
+    lines = QUANTISATION_TEXTS.read_text(encoding="utf-8").splitlines()
+    texts = [normalise(line) for line in lines if line.strip() and not line.startswith("#")]
+    encoded = encode_texts(scorer.tokenizer, texts, max_length=scorer.config.max_length,
+                           head_fraction=scorer.config.head_fraction)
+    return [pad_arrays([encoded[i] for i in batch], pad_id=scorer.tokenizer.pad_token_id)
+            for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8)]
+
+
+def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
+                          precision: str, batches: list[tuple] = ()) -> dict:
+    """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer; for ``"int8"`` then
+    smooth the layers' weight nodes over ``batches`` and quantise them to int8 (dynamic:
+    activations are quantised per call, one scale per tensor; weights per channel). Returns the
+    fused-operator counts.
+
+    Only the transformer layers' matrices are int8 (``INT8_FAMILIES``): the embeddings and the
+    heads stay fp32, as do products of two activations (attention scores).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -148,13 +246,18 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     if precision == "fp32":
         fused.save_model_to_file(str(target))
         return counts
+    model = fused.model
+    families = weight_nodes(model, hidden_size)
+    nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
+    smooth(model, nodes, activation_peaks(model, nodes, list(batches)), SMOOTHING)
     with tempfile.TemporaryDirectory() as scratch:
-        fused_path = Path(scratch) / "fused.onnx"
-        fused.save_model_to_file(str(fused_path))
+        smoothed = Path(scratch) / "smoothed.onnx"
+        onnx.save(model, str(smoothed))
         logging.getLogger().disabled = True  # quantize_dynamic logs a pre-processing hint
         try:
             quantize_dynamic(
-                str(fused_path), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                str(smoothed), str(target), weight_type=QuantType.QInt8, per_channel=True,
+                nodes_to_quantize=[n.name for n in nodes],
                 # the fused graph's contrib ops have no type inference; say they are float
                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
                                "MatMulConstBOnly": True},
@@ -166,7 +269,8 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
 
 WEIGHTS = {
     "fp32": "fp32",
-    "int8": "int8 dynamic, per channel (comment); fp32 (comment_topic, embed)",
+    "int8": (f"int8 dynamic, per channel, SmoothQuant {SMOOTHING} (comment graph's layers); "
+             "fp32 (its embeddings and heads; comment_topic, embed)"),
 }
 
 
@@ -189,6 +293,7 @@ def build(artifact_dir: Path, output: Path, *, key: str, precision: str) -> Path
                 Path(scratch) / f"{name}.onnx", output / f"{name}.onnx",
                 num_heads=encoder["num_attention_heads"], hidden_size=encoder["hidden_size"],
                 precision=precision if name in QUANTISED_GRAPHS else "fp32",
+                batches=quantisation_batches(scorer) if name in QUANTISED_GRAPHS else (),
             )
         (Path(scratch) / f"{CONTEXT_GRAPH}.onnx").replace(output / f"{CONTEXT_GRAPH}.onnx")
     manifest = {

@@ -1,9 +1,9 @@
 """Quality guard of the shipped model's runtime forms against the PyTorch reference on a fixed
 in-repo sample: the coalition thread (hand labels for incivility, personal_attack and
 off_topic; scored with and without its context), the article's paragraphs and the release
-tests' clear cases. The default form (fp32) must give PyTorch's scores; the int8 opt-in gets
-its looser, documented tolerance. ``benchmarks/runtime_quality.py`` runs the same comparison
-on the validation data."""
+tests' clear cases. The fp32 form must give PyTorch's scores; the default int8 form must keep
+every ROC-AUC within the 0.005 guard and its scores close. ``benchmarks/runtime_quality.py``
+runs the same comparison on the validation data."""
 
 from __future__ import annotations
 
@@ -47,11 +47,11 @@ def fixed_sample() -> tuple[list[Comment], dict[str, list[int]]]:
 
 @pytest.fixture(scope="module")
 def scored() -> dict:
-    """The fixed sample scored by PyTorch, the default runtime form and the int8 opt-in (built
-    in the session's cache), with the thread's labels."""
+    """The fixed sample scored by PyTorch, the default runtime form (int8) and the fp32 form
+    (built in the session's cache), with the thread's labels."""
     sample, labels = fixed_sample()
     results = {"labels": labels, "pytorch": Scorer.from_pretrained(RELEASE_DIR).score(sample)}
-    for form, precision in (("default", None), ("int8", "int8")):
+    for form, precision in (("default", None), ("fp32", "fp32")):
         directory = build_runtime(RELEASE_DIR, precision=precision)
         results[form] = OnnxScorer.from_pretrained(RELEASE_DIR, directory).score(sample)
     return results
@@ -73,14 +73,12 @@ def score_gaps(scored: dict, form: str, attribute: str) -> np.ndarray:
     return np.abs(pairs[:, 0] - pairs[:, 1])
 
 
-def test_default_form_scores_equal_pytorch_for_every_attribute(scored):
-    """The default is fp32 (``DEFAULT_PRECISION``): the only form that met the 0.005 guard on
-    validation (benchmarks/RESULTS.md). Its graphs are PyTorch's network, so the scores
-    themselves must agree, not only their ranking."""
-    assert DEFAULT_PRECISION == "fp32"
+def test_fp32_form_scores_equal_pytorch_for_every_attribute(scored):
+    """fp32 graphs are PyTorch's network, so the scores themselves must agree, not only their
+    ranking."""
     for name in scored["pytorch"][0].scores:
-        assert score_gaps(scored, "default", name).max() < 1e-5, name
-    assert [r.flags for r in scored["default"]] == [r.flags for r in scored["pytorch"]]
+        assert score_gaps(scored, "fp32", name).max() < 1e-5, name
+    assert [r.flags for r in scored["fp32"]] == [r.flags for r in scored["pytorch"]]
 
 
 # off_topic needs context: it is unscored on bare comments
@@ -92,32 +90,27 @@ THREAD_CASES = [
 ]
 
 
+@pytest.mark.parametrize("form", ["default", "fp32"])
 @pytest.mark.parametrize(("attribute", "context"), THREAD_CASES)
-def test_default_form_thread_roc_auc_within_guard(scored, attribute, context):
-    gap, _, auc = thread_auc_gap(scored, "default", attribute, context)
-    assert gap <= AUC_TOLERANCE, auc
+def test_thread_roc_auc_within_guard(scored, form, attribute, context):
+    """On 22 comments one positive/negative pair ranked the other way moves ROC-AUC by
+    1 / (positives x negatives) = 0.005-0.01: the sample's resolution, so the int8 form may
+    differ from PyTorch by one such pair (validation, with 10-50x the pairs, holds it to 0.005)."""
+    gap, pairs, auc = thread_auc_gap(scored, form, attribute, context)
+    assert gap <= (AUC_TOLERANCE if form == "fp32" else max(AUC_TOLERANCE, 1 / pairs)), auc
 
 
-@pytest.mark.parametrize(("attribute", "context"), THREAD_CASES)
-def test_int8_thread_roc_auc_within_its_documented_tolerance(scored, attribute, context):
-    """The int8 opt-in is outside the 0.005 guard on validation (sarcasm -0.029 on UCC; see
-    benchmarks/RESULTS.md). With context a comment goes through fp32 graphs in every form, so
-    the guard holds there; bare comments take the int8 graph. On 22 comments one
-    positive/negative pair ranked the other way moves ROC-AUC by 1 / (positives x negatives)
-    = 0.005-0.009, so the int8 path is allowed two such pairs."""
-    gap, pairs, auc = thread_auc_gap(scored, "int8", attribute, context)
-    assert gap <= (AUC_TOLERANCE if context else max(AUC_TOLERANCE, 2 / pairs)), auc
-
-
-def test_int8_scores_stay_close_to_pytorch_for_every_attribute(scored):
+def test_default_form_is_int8_with_scores_close_to_pytorch(scored):
+    """int8 within the guard on validation (benchmarks/RESULTS.md section 5); its single scores
+    move a little (dynamic quantisation: one activation scale per batch)."""
+    assert DEFAULT_PRECISION == "int8"
     for name in scored["pytorch"][0].scores:
-        gap = score_gaps(scored, "int8", name)
-        # measured on this sample: mean gap at most 0.012 (incivility), max 0.19 (sarcasm);
-        # per-tensor int8 roughly doubles both
-        assert gap.mean() < 0.02 and gap.max() < 0.25, (name, gap.mean(), gap.max())
+        gap = score_gaps(scored, "default", name)
+        # measured on this sample: mean gap at most 0.003 (incivility), max 0.066; no flag differs
+        assert gap.mean() < 0.01 and gap.max() < 0.12, (name, gap.mean(), gap.max())
 
 
-def test_int8_flags_agree_with_pytorch_on_almost_every_comment(scored):
-    differing = sum(a.flags != b.flags for a, b in zip(scored["int8"], scored["pytorch"],
+def test_default_form_flags_agree_with_pytorch_on_almost_every_comment(scored):
+    differing = sum(a.flags != b.flags for a, b in zip(scored["default"], scored["pytorch"],
                                                        strict=True))
-    assert differing <= 0.1 * len(scored["pytorch"]), differing
+    assert differing <= 0.05 * len(scored["pytorch"]), differing

@@ -137,8 +137,8 @@ def test_slow_scoring_times_out_with_504(app_client):
 @pytest.mark.parametrize(("precision", "tolerance"), [("fp32", 1e-5), ("int8", 0.05)])
 def test_the_service_scores_with_the_runtime_form_like_the_reference(app_client, precision,
                                                                     tolerance):
-    """CIVILITY_RUNTIME_PRECISION (``runtime_precision``) picks the form: fp32 (the default)
-    gives PyTorch's scores, int8 close ones."""
+    """CIVILITY_RUNTIME_PRECISION (``runtime_precision``) picks the form: fp32 gives PyTorch's
+    scores, int8 (the default) close ones."""
     body = {"comments": [{"text": "you idiot"}, {"text": "fair point", "parent": "taxes"}]}
     answers = {}
     for backend in ("torch", "onnx"):
