@@ -269,8 +269,9 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
 
 WEIGHTS = {
     "fp32": "fp32",
-    "int8": (f"int8 dynamic, per channel, SmoothQuant {SMOOTHING} (comment graph's layers); "
-             "fp32 (its embeddings and heads; comment_topic, embed)"),
+    "int8": (f"int8 dynamic, per channel, SmoothQuant {SMOOTHING} (comment graph's attention "
+             "and FFN-up matrices); fp32 (its embeddings, FFN-down and heads; comment_topic, "
+             "embed)"),
 }
 
 
