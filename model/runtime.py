@@ -1,5 +1,5 @@
-"""The runtime form of the scorer: ONNX Runtime on fp32 (or int8) graphs built from the artifact
-(``model.runtime_build``), with the same API and results as the PyTorch ``Scorer``. Imports
+"""The runtime form of the scorer: ONNX Runtime on int8 (or fp32) graphs built from the artifact
+(``model.runtime_build``), with the PyTorch ``Scorer``'s API (and, in fp32, its results). Imports
 neither torch nor transformers: the tokenizer is ``tokenizer.json`` through ``tokenizers``.
 
 Use ``model.loading.load_scorer``, which builds the graphs when missing and picks this form."""
@@ -23,7 +23,7 @@ GRAPHS = (*ENCODER_GRAPHS, CONTEXT_GRAPH)
 
 
 class OnnxScorer(ScorerBase):
-    """``Scorer``'s API on ONNX Runtime (fp32 or int8 graphs, length-sorted dynamic batches).
+    """``Scorer``'s API on ONNX Runtime (int8 or fp32 graphs, length-sorted dynamic batches).
 
     >>> from model.loading import load_scorer
     >>> scorer = load_scorer("model/release")                        # doctest: +SKIP
