@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from common import SHARED
-from int8_sweep import CANDIDATES, auc_metrics, calibration_texts, quantise, smooth
+from int8_sweep import CANDIDATES, auc_metrics, build_candidate, calibration_texts
 from runtime_quality import validation_records
 
 from model.artifact import RELEASE_DIR
@@ -22,7 +22,7 @@ from model.calibration import apply_calibration
 from model.evaluation import label_matrix
 from model.loading import build_runtime
 from model.metrics import binarise, roc_auc
-from model.runtime import GRAPHS, OnnxScorer
+from model.runtime import OnnxScorer
 from model.runtime_build import weight_nodes
 from training.calibration import fit_isotonic
 
@@ -48,23 +48,13 @@ def main() -> None:
     labels = label_matrix([r.labels for r in records], names)
     rng = np.random.default_rng(0)
     splits = [rng.permutation(len(records)) for _ in range(args.splits)]
+    texts = calibration_texts(SHARED, args.calibration)
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.candidates:
-            pick, options = CANDIDATES[name]
+            pick, _ = CANDIDATES[name]
             nodes = [n for n, (f, k) in families.items() if pick(f, k)]
-            folder = Path(scratch) / name
-            folder.mkdir()
-            for graph in GRAPHS:
-                if graph != "comment":
-                    (folder / f"{graph}.onnx").symlink_to(fp32_dir / f"{graph}.onnx")
-            source = fused
-            if "smooth" in options:
-                source = folder / "smoothed.onnx"
-                smooth(fused, source, nodes, calibration_texts(SHARED, args.calibration), fp32,
-                       options["smooth"])
-            quantise(source, folder / "comment.onnx", nodes, options)
-            _, logits, _ = auc_metrics(OnnxScorer.from_pretrained(RELEASE_DIR, folder),
-                                       records, 16)
+            candidate = build_candidate(name, nodes, fp32_dir, Path(scratch), texts, fp32)
+            _, logits, _ = auc_metrics(candidate, records, 16)
             for attribute in ISOTONIC:
                 y = labels[:, names.index(attribute)]
                 gaps = []
