@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from model.encoding import encode_texts, pad_batch
+from model.evaluation import label_matrix
 from model.text import normalise, normalise_with_offsets
 from training.records import Record
 
@@ -28,17 +29,6 @@ class Batch:
 def article_content(record: Record) -> str | None:
     content = "\n".join(p for p in (record.article_title, record.article_text) if p)
     return content or None
-
-
-def targets_of(records: list[Record], attributes: list[str]) -> np.ndarray:
-    """(n, k) float array of labels, NaN where a source says nothing."""
-    out = np.full((len(records), len(attributes)), np.nan, dtype=np.float32)
-    column = {name: j for j, name in enumerate(attributes)}
-    for i, record in enumerate(records):
-        for name, value in record.labels.items():
-            if name in column:
-                out[i, column[name]] = value
-    return out
 
 
 def make_batch(
@@ -74,7 +64,9 @@ def make_batch(
     return Batch(
         input_ids=ids,
         attention_mask=mask,
-        targets=torch.from_numpy(targets_of(records, comment_attributes)),
+        targets=torch.from_numpy(
+            label_matrix([r.labels for r in records], comment_attributes).astype(np.float32)
+        ),
         context_target=torch.tensor(context, dtype=torch.float32),
         span_labels=span_labels,
         weights=torch.tensor([r.weight for r in records], dtype=torch.float32),
