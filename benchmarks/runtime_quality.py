@@ -35,22 +35,16 @@ MIN_POSITIVES = 10
 
 
 def validation_records(data_dir: Path, max_per_source: int, sources: list[str] | None) -> list:
-    import yaml
-
     from training.config import load_config
-    from training.data.corpus import load_corpus
+    from training.data.corpus import load_configured
     from training.pipeline import validation_sample
 
     config = load_config(str(ROOT / "configs" / "release.yaml"),
                          [f"data.data_dir={data_dir}",
                           f"data.max_validation_per_source={max_per_source}",
                           f"data.label_map={ROOT / 'configs' / 'labels.yaml'}"])
-    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
     chosen = {k: v for k, v in config.data.sources.items() if not sources or k in sources}
-    records = load_corpus(data_dir, sources=chosen, label_map=label_map,
-                          pairs=config.data.pairs, seed=config.training.seed,
-                          max_records_per_source=config.data.max_records_per_source)
-    return validation_sample(records, config)
+    return validation_sample(load_configured(config, chosen), config)
 
 
 def logit_roc_auc(scorer, records: list, rows: list[dict]) -> dict[str, float]:

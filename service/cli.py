@@ -148,11 +148,9 @@ def cmd_train_context_head(args: argparse.Namespace) -> None:
 
 
 def cmd_audit_labels(args: argparse.Namespace) -> None:
-    import yaml
-
     from model.scorer import Scorer
     from training.audit import audit, format_report
-    from training.data.corpus import load_corpus
+    from training.data.corpus import load_configured
 
     if args.top < 1 or args.folds < 2:
         raise CliError("--top must be at least 1 and --folds at least 2")
@@ -165,12 +163,8 @@ def cmd_audit_labels(args: argparse.Namespace) -> None:
         scorer = Scorer.from_pretrained(directory)
     except ArtifactError as error:
         raise CliError(f"{error}; point --model at a model directory") from None
-    label_map = yaml.safe_load(label_map_path.read_text(encoding="utf-8"))
     try:
-        records = load_corpus(Path(config.data.data_dir), sources=config.data.sources,
-                              label_map=label_map, pairs=config.data.pairs,
-                              seed=config.training.seed,
-                              max_records_per_source=config.data.max_records_per_source)
+        records = load_configured(config)
     except (FileNotFoundError, KeyError) as error:
         raise CliError(str(error).strip("'\"")) from None
     # off-topic pairs are made-up records (their labels are true by construction): not audited

@@ -47,7 +47,7 @@ from model.text import normalise, normalise_with_offsets
 from training import card
 from training.calibration import choose_calibration, choose_threshold
 from training.config import Config, ConfigError
-from training.data.corpus import load_corpus
+from training.data.corpus import load_configured
 from training.features import article_content
 from training.noise import make_perturber
 from training.pipeline import build_info
@@ -295,15 +295,12 @@ def fit_context_head(network: CivilityNetwork, train: Examples, *, epochs: int,
 # ---- the whole refit: artifact in, artifact out ---------------------------------------------
 def load_records(config: Config) -> list[Record]:
     """Off-topic records of the configured context sources (pairs made as in the joint run)."""
-    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
     wanted = config.context_head.sources or list(config.data.sources)
     unknown = [s for s in wanted if s not in config.data.sources]
     if unknown:
         raise ConfigError(f"context_head.sources not in data.sources: {', '.join(unknown)}")
     sources = {name: config.data.sources[name] for name in wanted}
-    records = load_corpus(Path(config.data.data_dir), sources=sources, label_map=label_map,
-                          pairs=config.data.pairs, seed=config.training.seed,
-                          max_records_per_source=config.data.max_records_per_source)
+    records = load_configured(config, sources)
     return [r for r in records if ATTRIBUTE in r.labels and r.has_context]
 
 

@@ -21,7 +21,7 @@ from training import card, validation
 from training.base import new_scorer
 from training.bias import bias_report
 from training.config import Config
-from training.data.corpus import load_corpus, summarise
+from training.data.corpus import load_configured, summarise
 from training.noise import make_perturber
 from training.records import Record
 from training.trainer import train
@@ -64,10 +64,8 @@ def seed_everything(seed: int) -> None:
 def run(config: Config, *, command: list[str] | None = None) -> Path:
     """Train and write a complete artifact to ``config.training.output_dir``; return its path."""
     seed_everything(config.training.seed)
-    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
-    records = load_corpus(Path(config.data.data_dir), sources=config.data.sources,
-                          label_map=label_map, pairs=config.data.pairs, seed=config.training.seed,
-                          max_records_per_source=config.data.max_records_per_source)
+    records = load_configured(config)
+    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))  # card
     summary = summarise(records)
     attributes = labelled_attributes(config, records)
     log.info("corpus: %d records, attributes %s", len(records), attributes)

@@ -92,6 +92,18 @@ def load_corpus(
     return deduplicate(records)
 
 
+def load_configured(config, sources: dict[str, dict] | None = None) -> list[Record]:
+    """``load_corpus`` as a training config says: its data folder, label map (a YAML file),
+    pair options, seed and per-source cap; ``sources`` (default: the config's) narrows it."""
+    import yaml
+
+    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
+    return load_corpus(Path(config.data.data_dir),
+                       sources=config.data.sources if sources is None else sources,
+                       label_map=label_map, pairs=config.data.pairs, seed=config.training.seed,
+                       max_records_per_source=config.data.max_records_per_source)
+
+
 def summarise(records: list[Record]) -> dict:
     """Counts per source and split, positives (label >= 0.5) and labelled counts per attribute,
     and how many records carry an article or a parent; JSON-ready."""
