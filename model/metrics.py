@@ -143,6 +143,15 @@ def precision_recall_f1(y_true: ArrayLike, y_pred: ArrayLike) -> tuple[float, fl
     return precision, recall, f1
 
 
+def probability_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
+    """Index of each probability's equal-width bin of [0, 1]: bin b covers
+    [b/n_bins, (b+1)/n_bins), the last one also 1.0 (the ECE's and the calibration curves')."""
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Searching the interior edges with side="right" puts p == edge in the upper bin, and 1.0
+    # (past every interior edge) in the last bin.
+    return np.searchsorted(edges[1:-1], p, side="right")
+
+
 def expected_calibration_error(y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: int = 15) -> float:
     """Expected calibration error over ``n_bins`` equal-width bins of [0, 1].
 
@@ -159,10 +168,7 @@ def expected_calibration_error(y_true: ArrayLike, y_prob: ArrayLike, *, n_bins: 
         raise ValueError("y_prob must lie in [0, 1]")
     if y.size == 0:
         return math.nan
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # Searching the interior edges with side="right" puts p == edge in the upper bin, and 1.0
-    # (past every interior edge) in the last bin.
-    bins = np.searchsorted(edges[1:-1], p, side="right")
+    bins = probability_bins(p, n_bins)
     counts = np.bincount(bins, minlength=n_bins).astype(np.float64)
     sum_y = np.bincount(bins, weights=y, minlength=n_bins)
     sum_p = np.bincount(bins, weights=p, minlength=n_bins)

@@ -27,6 +27,7 @@ from model.metrics import (
     binarise,
     json_float,
     precision_recall_f1,
+    probability_bins,
     roc_auc,
 )
 
@@ -191,11 +192,11 @@ def largest_changes(old: ArrayLike, new: ArrayLike, *, top: int = 5) -> dict[str
 def reliability(y: ArrayLike, prob: ArrayLike, *, n_bins: int = 10) -> dict[str, list]:
     """Calibration curve: per equal-width bin of [0, 1], mean probability, positive rate, count.
 
-    Empty bins are left out; the last bin includes 1.0 (as in the ECE of model.metrics).
+    Empty bins are left out; the bins are the ECE's (``model.metrics.probability_bins``).
     """
     y = binarise(y).astype(np.float64)
     p = np.asarray(prob, dtype=np.float64)
-    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    bins = probability_bins(p, n_bins)
     count = np.bincount(bins, minlength=n_bins)
     filled = count > 0
     mean_p = np.bincount(bins, weights=p, minlength=n_bins)[filled] / count[filled]

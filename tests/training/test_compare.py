@@ -137,3 +137,17 @@ def test_gate_fails_on_a_worse_attribute_and_ignores_undefined():
     assert not failed["passed"] and failed["worse"] == ["insult"]
     with pytest.raises(ValueError, match="metric"):
         gate(report({}), metric="accuracy")
+
+
+def test_reliability_bins_exact_decimal_edges_as_the_ece_does():
+    """The ECE's edge 3/10 is 0.30000000000000004 in floats, so p = 0.3 shares a bin with 0.25
+    there; flooring 0.3 * 10 (= 3.0000000000000004) would split them, and the curve would no
+    longer add up to the ECE reported next to it."""
+    from model.metrics import expected_calibration_error
+
+    y, p = [0, 1, 1, 0, 1, 0], [0.25, 0.3, 0.7, 0.6, 0.1, 1.0]
+    curve = reliability(y, p, n_bins=10)
+    weighted = sum(n * abs(r - m) for n, r, m in zip(curve["count"], curve["positive_rate"],
+                                                     curve["mean_prob"], strict=True))
+    assert weighted / len(y) == pytest.approx(expected_calibration_error(y, p, n_bins=10))
+    assert curve["count"] == [1, 2, 1, 1, 1]
