@@ -77,6 +77,10 @@ CANDIDATES = {
     "smooth05_layers": (_pick(("qkv", "attn_out", "ffn_up", "ffn_down")), {"smooth": 0.5}),
     "smooth08_layers": (_pick(("qkv", "attn_out", "ffn_up", "ffn_down")), {"smooth": 0.8}),
     "smooth08_no_ffn_down": (_pick(("qkv", "attn_out", "ffn_up")), {"smooth": 0.8}),
+    # the build's recipe plus FFN-down in one layer: which layers' FFN-down tolerate int8
+    **{f"smooth08_ffn_down{k}": (
+        lambda family, layer, k=k: family in ("qkv", "attn_out", "ffn_up")
+        or (family == "ffn_down" and layer == k), {"smooth": 0.8}) for k in ALL_LAYERS},
     "smooth05_int8": (_pick(), {"smooth": 0.5}),
     "smooth09_layers": (_pick(("qkv", "attn_out", "ffn_up", "ffn_down")), {"smooth": 0.9}),
     "smooth10_layers": (_pick(("qkv", "attn_out", "ffn_up", "ffn_down")), {"smooth": 1.0}),
