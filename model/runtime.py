@@ -6,6 +6,7 @@ Use ``model.loading.load_scorer``, which builds the graphs when missing and pick
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -40,6 +41,9 @@ class OnnxScorer(ScorerBase):
         super().__init__(tokenizer, config, thresholds=thresholds, calibration=calibration,
                          path=path, context_cache_size=context_cache_size)
         self.runtime_dir = Path(runtime_dir)
+        manifest = self.runtime_dir / "runtime.json"  # model.loading.MANIFEST
+        self.precision = (json.loads(manifest.read_text(encoding="utf-8")).get("precision")
+                          if manifest.exists() else None)
         self.threads = threads
         self._sessions: dict[str, object] = {}
         self._open_lock = threading.Lock()

@@ -143,8 +143,9 @@ def test_the_service_scores_with_the_runtime_form_like_the_reference(app_client,
     answers = {}
     for backend in ("torch", "onnx"):
         client, keys = app_client(backend=backend, runtime_precision=precision)
-        assert client.get("/readyz").json()["backend"] == (
-            "OnnxScorer" if backend == "onnx" else "Scorer")
+        ready = client.get("/readyz").json()
+        assert ready["backend"] == ("OnnxScorer" if backend == "onnx" else "Scorer")
+        assert ready["precision"] == (precision if backend == "onnx" else "fp32")
         response = client.post("/v1/score", json=body,
                                headers={"Authorization": f"Bearer {keys['scorer']}"})
         answers[backend] = response.json()["results"]
