@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
 from model import artifact
@@ -47,7 +46,7 @@ from model.text import normalise, normalise_with_offsets
 from training import card
 from training.calibration import choose_calibration, choose_threshold
 from training.config import Config, ConfigError
-from training.data.corpus import load_configured
+from training.data.corpus import load_configured, read_label_map
 from training.features import article_content
 from training.noise import make_perturber
 from training.pipeline import build_info
@@ -411,7 +410,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     build["context_head"].pop("data", None)
     curve = ((y >= 0.5).astype(int), probs)
     return _write(scorer, base, Path(config.training.output_dir), metrics, build, curve,
-                  label_map=yaml.safe_load(Path(config.data.label_map).read_text("utf-8")))
+                  label_map=read_label_map(config))
 
 
 def _write(scorer: Scorer, base: Path, out: Path, metrics: dict, build: dict,

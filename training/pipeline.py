@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from model import attributes as taxonomy
 from training import card, validation
 from training.base import new_scorer
 from training.bias import bias_report
 from training.config import Config
-from training.data.corpus import load_configured, summarise
+from training.data.corpus import load_configured, read_label_map, summarise
 from training.noise import make_perturber
 from training.records import Record
 from training.trainer import train
@@ -64,8 +63,8 @@ def seed_everything(seed: int) -> None:
 def run(config: Config, *, command: list[str] | None = None) -> Path:
     """Train and write a complete artifact to ``config.training.output_dir``; return its path."""
     seed_everything(config.training.seed)
-    records = load_configured(config)
-    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))  # card
+    label_map = read_label_map(config)
+    records = load_configured(config, label_map=label_map)
     summary = summarise(records)
     attributes = labelled_attributes(config, records)
     log.info("corpus: %d records, attributes %s", len(records), attributes)

@@ -92,15 +92,22 @@ def load_corpus(
     return deduplicate(records)
 
 
-def load_configured(config, sources: dict[str, dict] | None = None) -> list[Record]:
-    """``load_corpus`` as a training config says: its data folder, label map (a YAML file),
-    pair options, seed and per-source cap; ``sources`` (default: the config's) narrows it."""
+def read_label_map(config) -> dict:
+    """The label map (source -> path and label columns) a training config points at."""
     import yaml
 
-    label_map = yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
+    return yaml.safe_load(Path(config.data.label_map).read_text(encoding="utf-8"))
+
+
+def load_configured(config, sources: dict[str, dict] | None = None, *,
+                    label_map: dict | None = None) -> list[Record]:
+    """``load_corpus`` as a training config says: its data folder, label map (read unless
+    given), pair options, seed and per-source cap; ``sources`` (default: the config's) narrows
+    it."""
     return load_corpus(Path(config.data.data_dir),
                        sources=config.data.sources if sources is None else sources,
-                       label_map=label_map, pairs=config.data.pairs, seed=config.training.seed,
+                       label_map=read_label_map(config) if label_map is None else label_map,
+                       pairs=config.data.pairs, seed=config.training.seed,
                        max_records_per_source=config.data.max_records_per_source)
 
 
