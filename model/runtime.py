@@ -16,6 +16,7 @@ import numpy as np
 from model import artifact
 from model.artifact import ArtifactError
 from model.encoding import FastTokenizer
+from model.loading import MANIFEST
 from model.scoring import ContextBatch, ScorerBase
 
 ENCODER_GRAPHS = ("comment", "comment_topic", "embed")
@@ -41,7 +42,7 @@ class OnnxScorer(ScorerBase):
         super().__init__(tokenizer, config, thresholds=thresholds, calibration=calibration,
                          path=path, context_cache_size=context_cache_size)
         self.runtime_dir = Path(runtime_dir)
-        manifest = self.runtime_dir / "runtime.json"  # model.loading.MANIFEST
+        manifest = self.runtime_dir / MANIFEST
         self.precision = (json.loads(manifest.read_text(encoding="utf-8")).get("precision")
                           if manifest.exists() else None)
         self.threads = threads

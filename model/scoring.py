@@ -39,6 +39,8 @@ class ScorerBase:
     returns identical result structures.
     """
 
+    precision: str | None = "fp32"  # of the comment graph's weights (a runtime form's own)
+
     def __init__(
         self,
         tokenizer,

@@ -31,8 +31,7 @@ def readyz(request: Request) -> JSONResponse:
     if checks["model"]:
         body["model"] = request.app.state.scorer.config.tag
         body["backend"] = type(request.app.state.scorer).__name__
-        # the runtime form's comment graph; the PyTorch reference runs fp32
-        body["precision"] = getattr(request.app.state.scorer, "precision", None) or "fp32"
+        body["precision"] = request.app.state.scorer.precision
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
