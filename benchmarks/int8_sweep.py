@@ -28,12 +28,15 @@ from common import SHARED, save, table
 from runtime_quality import TOLERANCE, logit_roc_auc, validation_records
 
 from model.artifact import RELEASE_DIR
-from model.encoding import encode_texts, length_sorted_batches, pad_arrays
 from model.loading import build_runtime, load_scorer
 from model.runtime import GRAPHS, OnnxScorer
-from model.runtime_build import QUANTISATION_TEXTS, activation_peaks, weight_nodes
+from model.runtime_build import (
+    activation_peaks,
+    quantisation_batches,
+    quantisation_texts,
+    weight_nodes,
+)
 from model.runtime_build import smooth as smooth_nodes
-from model.text import normalise
 
 FAMILIES = ("embed", "qkv", "attn_out", "ffn_up", "ffn_down", "heads")
 ALL_LAYERS = tuple(range(6))
@@ -140,8 +143,7 @@ def calibration_texts(data_dir: Path, which: str = "shipped", n: int = 512) -> l
     import random
 
     if which == "shipped":
-        lines = QUANTISATION_TEXTS.read_text(encoding="utf-8").splitlines()
-        return [line for line in lines if line.strip() and not line.startswith("#")]
+        return quantisation_texts()
     path = data_dir / "toxic_spans_civil_comments/semeval2021/tsd_train.csv"
     with path.open(encoding="utf-8", newline="") as handle:
         texts = [row["text"] for row in csv.DictReader(handle) if row["text"].strip()]
@@ -158,11 +160,7 @@ def smooth(fused: Path, target: Path, nodes: list[str], texts: list[str], scorer
     model = onnx.load(str(fused))
     chosen = [n for n in model.graph.node if n.name in nodes
               and n.op_type in ("MatMul", "Attention")]
-    encoded = encode_texts(scorer.tokenizer, [normalise(t) for t in texts],
-                           max_length=scorer.config.max_length,
-                           head_fraction=scorer.config.head_fraction)
-    batches = [pad_arrays([encoded[i] for i in batch], pad_id=scorer.tokenizer.pad_token_id)
-               for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8)]
+    batches = quantisation_batches(scorer, texts)
     smooth_nodes(model, chosen, activation_peaks(model, chosen, batches), alpha)
     onnx.save(model, str(target))
 
@@ -215,13 +213,7 @@ def speed(sessions: dict, scorer: OnnxScorer, texts: list[str], n_batches: int,
           rounds: int) -> dict[str, float]:
     """Seconds per session over the same length-sorted batches of 8, interleaved batch by
     batch so that load from other processes falls on every candidate alike; median of rounds."""
-    from model.encoding import encode_texts, length_sorted_batches, pad_arrays
-
-    encoded = encode_texts(scorer.tokenizer, texts[: 8 * n_batches],
-                           max_length=scorer.config.max_length,
-                           head_fraction=scorer.config.head_fraction)
-    batches = [pad_arrays([encoded[i] for i in b], pad_id=scorer.tokenizer.pad_token_id)
-               for b in length_sorted_batches([len(e.input_ids) for e in encoded], 8)]
+    batches = quantisation_batches(scorer, texts[: 8 * n_batches])
     totals = {name: [] for name in sessions}
     for _ in range(rounds):
         spent = dict.fromkeys(sessions, 0.0)

@@ -216,11 +216,18 @@ def smooth(model, nodes: list, peaks: dict[str, np.ndarray], strength: float) ->
         node.input[0] = smoothed
 
 
-def quantisation_batches(scorer: Scorer) -> list[tuple]:
-    """``QUANTISATION_TEXTS`` tokenised as the scorer does, in length-sorted padded batches."""
+def quantisation_texts() -> list[str]:
+    """The texts of ``QUANTISATION_TEXTS`` (one per line; ``#`` lines are comments)."""
     lines = QUANTISATION_TEXTS.read_text(encoding="utf-8").splitlines()
-    texts = [normalise(line) for line in lines if line.strip() and not line.startswith("#")]
-    encoded = encode_texts(scorer.tokenizer, texts, max_length=scorer.config.max_length,
+    return [line for line in lines if line.strip() and not line.startswith("#")]
+
+
+def quantisation_batches(scorer, texts: list[str] | None = None) -> list[tuple]:
+    """``texts`` (default: ``quantisation_texts()``) normalised and tokenised as the scorer
+    does, in length-sorted padded batches of 8."""
+    texts = quantisation_texts() if texts is None else texts
+    encoded = encode_texts(scorer.tokenizer, [normalise(t) for t in texts],
+                           max_length=scorer.config.max_length,
                            head_fraction=scorer.config.head_fraction)
     return [pad_arrays([encoded[i] for i in batch], pad_id=scorer.tokenizer.pad_token_id)
             for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8)]
