@@ -11,7 +11,7 @@ Nodes are named by a rule over the fused graph, not by their export names: the k
 the weight's shape, that layer's attention output (H x H), FFN up (H x I) or FFN down
 (I x H); weight nodes after the last layer's FFN down are the heads
 (``model.runtime_build.weight_nodes``, the build's own rule). The build's int8 recipe is
-``smooth08_no_ffn_down``.
+``smooth08_split8`` (until 2026-11-25: ``smooth08_no_ffn_down``).
 """
 
 from __future__ import annotations
@@ -31,12 +31,11 @@ from model.artifact import RELEASE_DIR
 from model.loading import build_runtime, load_scorer
 from model.runtime import GRAPHS, OnnxScorer
 from model.runtime_build import (
-    activation_peaks,
+    prepare_int8,
     quantisation_batches,
     quantisation_texts,
     weight_nodes,
 )
-from model.runtime_build import smooth as smooth_nodes
 
 FAMILIES = ("embed", "qkv", "attn_out", "ffn_up", "ffn_down", "heads")
 ALL_LAYERS = tuple(range(6))
@@ -92,6 +91,14 @@ CANDIDATES = {
     "smooth05_layers_act_sym": (_pick(("qkv", "attn_out", "ffn_up", "ffn_down")),
                                 {"smooth": 0.5, "extra": {"ActivationSymmetric": True}}),
     "nbits4_b32": (_pick(("attn_out", "ffn_up", "ffn_down")), {"method": "nbits", "bits": 4}),
+    # the recipe plus FFN-down with its k largest-peak channels split off in fp32
+    # (``split_outliers``), FFN-down smoothed too or not
+    **{f"smooth08_split{k}": (_pick(("qkv", "attn_out", "ffn_up", "ffn_down")),
+                              {"smooth": 0.8, "outliers": k, "smooth_down": False})
+       for k in (1, 2, 4, 8, 16, 32)},
+    **{f"smooth08_split{k}_smooth_down": (_pick(("qkv", "attn_out", "ffn_up", "ffn_down")),
+                                          {"smooth": 0.8, "outliers": k, "smooth_down": True})
+       for k in (4, 8, 16)},
 }
 
 
@@ -152,21 +159,23 @@ def calibration_texts(data_dir: Path, which: str = "shipped", n: int = 512) -> l
 
 
 def smooth(fused: Path, target: Path, nodes: list[str], texts: list[str], scorer,
-           alpha: float) -> None:
-    """SmoothQuant as the build does it (``model.runtime_build.smooth``), with the activation
-    peaks of ``texts`` run through the fp32 graph."""
+           options: dict, families: dict) -> None:
+    """SmoothQuant (``options["smooth"]``) and FFN-down's outlier split (``options["outliers"]``)
+    as the build does them (``model.runtime_build.prepare_int8``), with the activation peaks of
+    ``texts`` run through the fp32 graph."""
     import onnx
 
     model = onnx.load(str(fused))
     chosen = [n for n in model.graph.node if n.name in nodes
               and n.op_type in ("MatMul", "Attention")]
-    batches = quantisation_batches(scorer, texts)
-    smooth_nodes(model, chosen, activation_peaks(model, chosen, batches), alpha)
+    prepare_int8(model, chosen, families, quantisation_batches(scorer, texts),
+                 strength=options.get("smooth"), outliers=options.get("outliers", 0),
+                 smooth_down=options.get("smooth_down", "outliers" not in options))
     onnx.save(model, str(target))
 
 
 def build_candidate(name: str, nodes: list[str], fp32_dir: Path, scratch: Path,
-                    texts: list[str], fp32_scorer: OnnxScorer) -> OnnxScorer:
+                    texts: list[str], fp32_scorer: OnnxScorer, families: dict) -> OnnxScorer:
     """A runtime form in ``scratch / name``: the fp32 form's graphs, with its comment graph
     quantised as candidate ``name`` over ``nodes``."""
     options = CANDIDATES[name][1]
@@ -176,9 +185,9 @@ def build_candidate(name: str, nodes: list[str], fp32_dir: Path, scratch: Path,
         if graph != "comment":
             (folder / f"{graph}.onnx").symlink_to(fp32_dir / f"{graph}.onnx")
     source = fp32_dir / "comment.onnx"
-    if "smooth" in options:
+    if "smooth" in options or "outliers" in options:
         source = folder / "smoothed.onnx"
-        smooth(fp32_dir / "comment.onnx", source, nodes, texts, fp32_scorer, options["smooth"])
+        smooth(fp32_dir / "comment.onnx", source, nodes, texts, fp32_scorer, options, families)
     quantise(source, folder / "comment.onnx", nodes, options)
     return OnnxScorer.from_pretrained(RELEASE_DIR, folder)
 
@@ -272,7 +281,8 @@ def main() -> None:
         for name in args.candidates:
             pick, options = CANDIDATES[name]
             nodes = [n for n, (f, k) in families.items() if pick(f, k)]
-            scorer = build_candidate(name, nodes, fp32_dir, Path(scratch), texts, fp32_scorer)
+            scorer = build_candidate(name, nodes, fp32_dir, Path(scratch), texts, fp32_scorer,
+                                     families)
             started = time.perf_counter()
             aucs, logits, raw = auc_metrics(scorer, records, args.batch_size)
             raw_gaps = {a: raw[a] - raw_reference[a] for a in reference}

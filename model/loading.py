@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 Backend = Literal["auto", "onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 # Bump when the graphs' inputs/outputs or the build recipe change: old caches then rebuild.
-RUNTIME_FORMAT = "onnx-v5"
+RUNTIME_FORMAT = "onnx-v6"
 MANIFEST = "runtime.json"
 # The comment graph's weights (comments without context; the graphs for comments with context
 # are fp32 in every form). int8 (SmoothQuant, attention and FFN-up matrices: model.runtime_build)

@@ -35,7 +35,7 @@ from torch import nn
 from model.encoding import encode_texts, length_sorted_batches, pad_arrays
 from model.loading import MANIFEST
 from model.network import CivilityNetwork
-from model.runtime import CONTEXT_GRAPH, ENCODER_GRAPHS
+from model.runtime import CONTEXT_GRAPH, ENCODER_GRAPHS, open_session
 from model.scorer import Scorer
 from model.text import normalise
 
@@ -49,16 +49,22 @@ log = logging.getLogger(__name__)
 QUANTISED_GRAPHS = ("comment",)
 TOKEN_INPUTS = ("input_ids", "attention_mask")
 CONTEXT_INPUTS = ("comment", "article", "parent", "has_article", "has_parent")
-# int8: the transformer layers' attention (QKV, output) and FFN-up matrices (``weight_nodes``'
-# families), after SmoothQuant with this migration strength over the activation peaks of
-# QUANTISATION_TEXTS; embeddings, FFN-down and heads stay fp32. Measured on validation
+# int8: the transformer layers' matrices (``weight_nodes``' families), after SmoothQuant with
+# this migration strength over the activation peaks of QUANTISATION_TEXTS, except FFN-down,
+# whose OUTLIER_CHANNELS largest intermediate channels get an fp32 path of their own instead
+# (``split_outliers``); embeddings and heads stay fp32. Measured on validation
 # (benchmarks/RESULTS.md section 5), as ROC-AUC of the logits against PyTorch's: int8 on every
 # weight moved it by up to 0.018 (UCC), FFN-down alone by 0.006 (its input, the GELU output,
-# has channels peaking 13x above the median one); smoothed and without FFN-down, by at most
-# 0.0012 on UCC and 0.0011 on the 14-source sample, at 1.35x fp32's throughput.
-INT8_FAMILIES = ("qkv", "attn_out", "ffn_up")
+# has one or two channels peaking 5-18x above the median one), smoothed FFN-down by 0.007; this
+# recipe by at most 0.0011 on UCC, at 1.66x fp32's graph throughput (1.50x with FFN-down fp32).
+INT8_FAMILIES = ("qkv", "attn_out", "ffn_up", "ffn_down")
 SMOOTHING = 0.8
+OUTLIER_CHANNELS = 8
 QUANTISATION_TEXTS = Path(__file__).with_name("quantisation_texts.txt")
+# ONNX Runtime's BERT fusions less SkipLayerNormalization (``model.runtime.DISABLED_OPTIMIZERS``
+# says why; ``open_session`` does not fuse it either): attention, the embeddings' LayerNorm and
+# bias + GELU stay fused.
+FUSIONS = {"enable_skip_layer_norm": False, "enable_bias_skip_layer_norm": False}
 
 
 class _CommentGraph(nn.Module):
@@ -173,7 +179,6 @@ def activation_peaks(model, nodes: list, batches: list[tuple]) -> dict[str, np.n
     (ids, mask) run through ``model`` in fp32 (padding included: dynamic quantisation sees it
     too)."""
     import onnx
-    import onnxruntime
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -181,8 +186,7 @@ def activation_peaks(model, nodes: list, batches: list[tuple]) -> dict[str, np.n
     for name in inputs:
         probe.graph.output.append(onnx.helper.make_tensor_value_info(
             name, onnx.TensorProto.FLOAT, None))
-    session = onnxruntime.InferenceSession(probe.SerializeToString(),
-                                           providers=["CPUExecutionProvider"])
+    session = open_session(probe.SerializeToString())
     peaks: dict[str, np.ndarray] = {}
     for ids, mask in batches:
         values = session.run(inputs, {"input_ids": ids, "attention_mask": mask})
@@ -190,6 +194,65 @@ def activation_peaks(model, nodes: list, batches: list[tuple]) -> dict[str, np.n
             peak = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
             peaks[name] = np.maximum(peaks.get(name, 0.0), peak)
     return peaks
+
+
+def split_outliers(model, nodes: list, peaks: dict[str, np.ndarray], keep: int) -> list:
+    """LLM.int8()-style decomposition (Dettmers et al., 2022) of FFN-down nodes, in place: the
+    ``keep`` channels of the intermediate activation with the largest peaks get their own fp32
+    path (FFN-up columns -> bias + GELU -> FFN-down rows), added back to the node's output; the
+    node keeps the other channels. Exact in fp32. One scale per tensor then quantises the rest,
+    whose peak is several times lower (the GELU output of these layers has one or two channels
+    peaking 5-18x above the median channel). ``peaks`` of the node inputs shrink to the kept
+    channels. Returns the new fp32 nodes."""
+    import onnx
+    from onnx import numpy_helper
+
+    initializers = {i.name: i for i in model.graph.initializer}
+    producers = {output: node for node in model.graph.node for output in node.output}
+    added = []
+    for node in nodes:
+        gelu = producers[node.input[0]]
+        up = producers[gelu.input[0]]
+        if gelu.op_type != "BiasGelu" or up.op_type != "MatMul":
+            raise ValueError(f"{node.name}: expected MatMul -> BiasGelu -> {node.name}")
+        channels = peaks[node.input[0]]
+        outliers = np.sort(np.argsort(channels)[::-1][:keep])
+        rest = np.setdiff1d(np.arange(len(channels)), outliers)
+        parts = {}
+        for role, owner, slot, axis in (("up", up, 1, 1), ("bias", gelu, 1, 0),
+                                        ("down", node, 1, 0)):
+            # new initializers for both parts: the exporter shares identical tensors (zero
+            # biases) between layers
+            value = numpy_helper.to_array(initializers[owner.input[slot]])
+            for part, channels_of_part in (("inlier", rest), ("outlier", outliers)):
+                tensor = numpy_helper.from_array(
+                    np.ascontiguousarray(np.take(value, channels_of_part, axis=axis)),
+                    f"{node.name}_{part}_{role}")
+                model.graph.initializer.append(tensor)
+                parts[part, role] = tensor.name
+            owner.input[slot] = parts["inlier", role]
+        prefix, output = f"{node.name}_outlier", node.output[0]
+        node.output[0] = f"{output}_inliers"
+        path = [
+            onnx.helper.make_node("MatMul", [up.input[0], parts["outlier", "up"]],
+                                  [f"{prefix}_up_output"], name=f"{prefix}_up"),
+            onnx.helper.make_node("BiasGelu", [f"{prefix}_up_output", parts["outlier", "bias"]],
+                                  [f"{prefix}_gelu_output"], name=f"{prefix}_gelu",
+                                  domain="com.microsoft"),
+            onnx.helper.make_node("MatMul", [f"{prefix}_gelu_output", parts["outlier", "down"]],
+                                  [f"{prefix}_down_output"], name=f"{prefix}_down"),
+            onnx.helper.make_node("Add", [node.output[0], f"{prefix}_down_output"], [output],
+                                  name=f"{prefix}_add"),
+        ]
+        position = list(model.graph.node).index(node) + 1
+        for offset, new in enumerate(path):
+            model.graph.node.insert(position + offset, new)
+        added += path
+        peaks[node.input[0]] = channels[rest]
+    used = {name for node in model.graph.node for name in node.input}
+    for unused in [i for i in model.graph.initializer if i.name not in used]:
+        model.graph.initializer.remove(unused)
+    return added
 
 
 def smooth(model, nodes: list, peaks: dict[str, np.ndarray], strength: float) -> None:
@@ -233,22 +296,42 @@ def quantisation_batches(scorer, texts: list[str] | None = None) -> list[tuple]:
             for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8)]
 
 
+def prepare_int8(model, nodes: list, families: dict, batches: list[tuple], *,
+                 strength: float | None = SMOOTHING, outliers: int = OUTLIER_CHANNELS,
+                 smooth_down: bool = False) -> None:
+    """Ready ``nodes`` of a fused graph for dynamic int8, in place and exactly in fp32: split the
+    ``outliers`` largest channels off the FFN-down nodes among them (``split_outliers``), then
+    smooth the others (FFN-down too with ``smooth_down``; none when ``strength`` is None) over
+    the activation peaks of ``batches`` (``smooth``). ``families``: ``weight_nodes``'s."""
+    peaks = activation_peaks(model, nodes, batches)
+    down = [n for n in nodes if families[n.name][0] == "ffn_down"]
+    if outliers:
+        split_outliers(model, down, peaks, outliers)
+    if strength is not None:
+        smooth(model, nodes if smooth_down else [n for n in nodes if n not in down], peaks,
+               strength)
+
+
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
                           precision: str, batches: list[tuple] = ()) -> dict:
-    """Fuse attention/LayerNorm/GELU with ONNX Runtime's BERT optimizer; for ``"int8"`` then
-    smooth the layers' weight nodes over ``batches`` and quantise them to int8 (dynamic:
-    activations are quantised per call, one scale per tensor; weights per channel). Returns the
-    fused-operator counts.
+    """Fuse attention, embeddings and GELU with ONNX Runtime's BERT optimizer (``FUSIONS``);
+    for ``"int8"`` then smooth the layers' weight nodes over ``batches`` and quantise them to
+    int8 (dynamic: activations are quantised per call, one scale per tensor; weights per
+    channel). Returns the fused-operator counts.
 
     Only the transformer layers' matrices are int8 (``INT8_FAMILIES``): the embeddings and the
     heads stay fp32, as do products of two activations (attention scores).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    for name, value in FUSIONS.items():
+        setattr(options, name, value)
     fused = optimize_model(str(source), model_type="bert", num_heads=num_heads,
-                           hidden_size=hidden_size)
+                           hidden_size=hidden_size, optimization_options=options)
     counts = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
     if precision == "fp32":
         fused.save_model_to_file(str(target))
@@ -256,7 +339,7 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     model = fused.model
     families = weight_nodes(model, hidden_size)
     nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
-    smooth(model, nodes, activation_peaks(model, nodes, list(batches)), SMOOTHING)
+    prepare_int8(model, nodes, families, list(batches))
     with tempfile.TemporaryDirectory() as scratch:
         smoothed = Path(scratch) / "smoothed.onnx"
         onnx.save(model, str(smoothed))
@@ -276,9 +359,9 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
 
 WEIGHTS = {
     "fp32": "fp32",
-    "int8": (f"int8 dynamic, per channel, SmoothQuant {SMOOTHING} (comment graph's attention "
-             "and FFN-up matrices); fp32 (its embeddings, FFN-down and heads; comment_topic, "
-             "embed)"),
+    "int8": (f"int8 dynamic, per channel (comment graph's layers: SmoothQuant {SMOOTHING}, "
+             f"FFN-down's {OUTLIER_CHANNELS} outlier channels split off); fp32 (its embeddings, "
+             "heads and outlier channels; comment_topic, embed)"),
 }
 
 

