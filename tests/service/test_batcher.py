@@ -50,6 +50,44 @@ def test_a_hundred_concurrent_requests_share_a_few_model_calls():
     assert len(scorer.calls) <= 4 and max(scorer.calls) <= 64
 
 
+def test_a_lone_request_is_not_kept_waiting_for_company():
+    """With nothing else queued and no merging in the last batch, the batcher scores at once
+    instead of waiting max_wait (here an hour) for requests that are not coming."""
+    scorer = CountingScorer(seconds=0)
+
+    async def main():
+        batcher = MicroBatcher(scorer, max_wait_ms=3_600_000)
+        await batcher.start()
+        try:
+            for i in range(3):
+                await asyncio.wait_for(batcher.score([Comment(text="x", id=i)]), timeout=30)
+        finally:
+            await batcher.stop()
+
+    run(main())
+    assert scorer.calls == [1, 1, 1]
+
+
+def test_after_a_merged_batch_the_batcher_waits_to_fill_the_next():
+    scorer = CountingScorer(seconds=0)
+
+    async def main():
+        batcher = MicroBatcher(scorer, max_wait_ms=3_600_000, max_items=2)
+        await batcher.start()
+        try:
+            await asyncio.gather(*(batcher.score([Comment(text="x", id=i)]) for i in range(2)))
+            later = asyncio.create_task(batcher.score([Comment(text="y", id=2)]))
+            await asyncio.sleep(0.05)  # the batcher now waits for a second request
+            assert not later.done()
+            await asyncio.wait_for(batcher.score([Comment(text="z", id=3)]), timeout=30)
+            await later
+        finally:
+            await batcher.stop()
+
+    run(main())
+    assert scorer.calls == [2, 2]
+
+
 def test_requests_with_spans_are_scored_apart_from_those_without():
     calls = []
 
