@@ -31,7 +31,7 @@ ISOTONIC = ("incivility", "condescension", "sarcasm")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", nargs="+", default=["int8", "smooth08_no_ffn_down"])
+    parser.add_argument("--candidates", nargs="+", default=["int8", "smooth08_split8"])
     parser.add_argument("--splits", type=int, default=40)
     parser.add_argument("--calibration", choices=("shipped", "civil_comments"), default="shipped",
                         help="texts for SmoothQuant's activation peaks")
@@ -53,7 +53,8 @@ def main() -> None:
         for name in args.candidates:
             pick, _ = CANDIDATES[name]
             nodes = [n for n, (f, k) in families.items() if pick(f, k)]
-            candidate = build_candidate(name, nodes, fp32_dir, Path(scratch), texts, fp32)
+            candidate = build_candidate(name, nodes, fp32_dir, Path(scratch), texts, fp32,
+                                        families)
             _, logits, _ = auc_metrics(candidate, records, 16)
             for attribute in ISOTONIC:
                 y = labels[:, names.index(attribute)]

@@ -37,9 +37,10 @@ BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 RUNTIME_FORMAT = "onnx-v6"
 MANIFEST = "runtime.json"
 # The comment graph's weights (comments without context; the graphs for comments with context
-# are fp32 in every form). int8 (SmoothQuant, attention and FFN-up matrices: model.runtime_build)
-# is the default: 1.35x fp32's throughput, and every attribute's validation ROC-AUC within
-# 0.0012 of PyTorch's (benchmarks/RESULTS.md section 5). fp32 gives PyTorch's scores exactly.
+# are fp32 in every form). int8 (the layer matrices, SmoothQuant and FFN-down's outlier split:
+# model.runtime_build) is the default: 1.73x fp32's throughput, and every attribute's validation
+# ROC-AUC within 0.0021 of PyTorch's (benchmarks/RESULTS.md section 5). fp32 gives PyTorch's
+# scores exactly.
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
 DEFAULT_PRECISION = "int8"
 PRECISION_ENV = "CIVILITY_RUNTIME_PRECISION"

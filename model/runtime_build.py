@@ -7,16 +7,17 @@ PyTorch. Called through ``model.loading.build_runtime`` (``civility build-runtim
 Four graphs, so that a comment without context never pays for the topic branch:
 
     comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top;
-                        int8 attention and FFN-up matrices, or fp32)
+                        int8 layer matrices, or fp32)
     comment_topic.onnx  ids, mask -> the same plus the comment's unit topic embedding (fp32)
     embed.onnx          ids, mask -> unit topic embedding of a context text (fp32)
     context_head.onnx   comment, article, parent embeddings and flags -> off-topic logit (fp32)
 
 int8 is dynamic quantisation (weights per channel, activations per call with one scale per
-tensor) after SmoothQuant (``smooth``), which moves the activations' outlier channels into the
-weights. ``benchmarks/runtime_quality.py`` compares each attribute's validation ROC-AUC with
-PyTorch's (benchmarks/RESULTS.md section 5): fp32 graphs match PyTorch exactly, the int8 form
-within 0.0012.
+tensor) after ``prepare_int8``: SmoothQuant (``smooth``) moves the activations' outlier
+channels into the weights, and FFN-down's largest channels get an fp32 path of their own
+(``split_outliers``). ``benchmarks/runtime_quality.py`` compares each attribute's validation
+ROC-AUC with PyTorch's (benchmarks/RESULTS.md section 5): fp32 graphs match PyTorch exactly, the
+int8 form within 0.0021.
 """
 
 from __future__ import annotations
