@@ -101,7 +101,25 @@ def pad_batch(encoded: list[Encoded], *, pad_id: int):
     return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
-def length_sorted_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of similar length, so padding stays small."""
+def length_sorted_batches(lengths: list[int], batch_size: int, *,
+                          max_padding: float | None = None) -> list[list[int]]:
+    """Indices grouped into batches of similar length, so padding stays small: shortest first,
+    at most ``batch_size`` a batch. With ``max_padding``, a batch also ends where the next
+    (longer) sequence would make its padded size exceed (1 + max_padding) times its tokens: a
+    few comments of mixed lengths (what a server merges) then run apart instead of all padded
+    to the longest."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    if max_padding is None:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    tokens = 0
+    for index in order:
+        length = lengths[index]
+        if batch and (len(batch) == batch_size
+                      or (len(batch) + 1) * length > (1 + max_padding) * (tokens + length)):
+            batches.append(batch)
+            batch, tokens = [], 0
+        batch.append(index)
+        tokens += length
+    return [*batches, batch] if batch else batches

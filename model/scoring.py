@@ -21,6 +21,12 @@ from model.comments import NO_CONTEXT, Comment, ScoreResult, char_spans
 from model.encoding import Encoded, encode_texts, length_sorted_batches, pad_arrays
 from model.text import normalise, normalise_with_offsets
 
+# A forward pass ends where one more (longer) comment would pad it past 10% over its tokens:
+# comments of mixed lengths, as a server merges them, run apart instead of padded to the
+# longest. Measured (int8 form, 480 real comments): groups of 10 random comments, batches of
+# 8, 95 -> 195 comments/s; the whole length-sorted corpus unchanged (218 vs 219).
+MAX_PADDING = 0.1
+
 
 @dataclass
 class ContextBatch:
@@ -108,7 +114,7 @@ class ScorerBase:
         for with_context in (False, True):
             group = [i for i, f in enumerate(flags) if f is with_context]
             lengths = [len(encoded[i].input_ids) for i in group]
-            for batch in length_sorted_batches(lengths, batch_size):
+            for batch in length_sorted_batches(lengths, batch_size, max_padding=MAX_PADDING):
                 rows = [group[k] for k in batch]
                 self._score_batch(
                     [comments[i] for i in rows],
@@ -160,7 +166,8 @@ class ScorerBase:
                 head_fraction=head_fraction,
             )
             vectors = []
-            for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8):
+            lengths = [len(e.input_ids) for e in encoded]
+            for batch in length_sorted_batches(lengths, 8, max_padding=MAX_PADDING):
                 ids, mask = pad_arrays([encoded[i] for i in batch],
                                        pad_id=self.tokenizer.pad_token_id)
                 vectors += zip(batch, self._embed(ids, mask), strict=True)

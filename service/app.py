@@ -66,7 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine.dispose()
 
     app = FastAPI(title="Civility", version="0.2.0", lifespan=lifespan, description=DESCRIPTION)
-    app.dependency_overrides[get_settings] = lambda: settings
+    # read by service.deps.app_settings (not app.dependency_overrides: with any override set,
+    # FastAPI re-inspects every dependency's signature on every request)
+    app.state.settings = settings
     app.add_middleware(RequestContext, metrics=metrics, max_body_bytes=settings.max_body_bytes)
     errors.install(app)
     for module in (ops, scoring, perspective, keys):

@@ -12,14 +12,22 @@ from sqlalchemy.orm import Session
 from service.auth import DEVELOPMENT, Principal, authenticate
 from service.batcher import MicroBatcher
 from service.perspective import PerspectiveError
-from service.settings import Settings, get_settings
+from service.settings import Settings
+
+# Dependencies that only read app state are ``async def``: FastAPI runs a plain ``def``
+# dependency on a worker thread, a hop per dependency per request on the event loop's time.
 
 
-def get_scorer(request: Request):
+async def app_settings(request: Request) -> Settings:
+    """The settings the app was created with (``create_app``)."""
+    return request.app.state.settings
+
+
+async def get_scorer(request: Request):
     return request.app.state.scorer
 
 
-def get_batcher(request: Request) -> MicroBatcher:
+async def get_batcher(request: Request) -> MicroBatcher:
     return request.app.state.batcher
 
 
@@ -28,7 +36,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ScorerDep = Annotated[object, Depends(get_scorer)]
 BatcherDep = Annotated[MicroBatcher, Depends(get_batcher)]

@@ -31,7 +31,7 @@ log = logging.getLogger("civility.queue")
 router = APIRouter(prefix="/v1", tags=["moderation"])
 
 
-def get_rules(request: Request) -> Rules:
+async def get_rules(request: Request) -> Rules:
     return request.app.state.rules
 
 

@@ -48,20 +48,29 @@ def fixed_sample() -> tuple[list[Comment], dict[str, list[int]]]:
 @pytest.fixture(scope="module")
 def scored() -> dict:
     """The fixed sample scored by PyTorch, the default runtime form (int8) and the fp32 form
-    (built in the session's cache), with the thread's labels."""
+    (built in the session's cache): results, and under "FORM logits" their logits; with the
+    thread's labels."""
     sample, labels = fixed_sample()
-    results = {"labels": labels, "pytorch": Scorer.from_pretrained(RELEASE_DIR).score(sample)}
+    scorers = {"pytorch": Scorer.from_pretrained(RELEASE_DIR)}
     for form, precision in (("default", None), ("fp32", "fp32")):
         directory = build_runtime(RELEASE_DIR, precision=precision)
-        results[form] = OnnxScorer.from_pretrained(RELEASE_DIR, directory).score(sample)
+        scorers[form] = OnnxScorer.from_pretrained(RELEASE_DIR, directory)
+    results = {"labels": labels}
+    for form, scorer in scorers.items():
+        results[form] = scorer.score(sample)
+        results[f"{form} logits"] = [row["logits"] for row in scorer.raw_scores(sample)]
     return results
 
 
 def thread_auc_gap(scored: dict, form: str, attribute: str, context: bool) -> tuple:
+    """ROC-AUC of the logits, as the validation guard judges it (``runtime_quality.py``): the
+    isotonic calibrators map ranges of logits to one score, and on 22 comments a logit moving
+    across a step boundary turns ties into ranked pairs (measured: int8 0.858 vs 0.842 on
+    calibrated bare incivility, one pair apart on the logits)."""
     y = scored["labels"][attribute]
     n = len(y)
     rows = slice(0, n) if context else slice(n, 2 * n)
-    auc = [roc_auc(y, [r.scores[attribute] for r in scored[name][rows]])
+    auc = [roc_auc(y, [logits[attribute] for logits in scored[f"{name} logits"][rows]])
            for name in (form, "pytorch")]
     return abs(auc[0] - auc[1]), sum(y) * (n - sum(y)), auc
 
@@ -98,7 +107,8 @@ def test_thread_roc_auc_within_guard(scored, form, attribute, context):
     1 / (positives x negatives) = 0.005-0.01: the sample's resolution, so the int8 form may
     differ from PyTorch by one such pair (validation, with 10-50x the pairs, holds it to 0.005)."""
     gap, pairs, auc = thread_auc_gap(scored, form, attribute, context)
-    assert gap <= (AUC_TOLERANCE if form == "fp32" else max(AUC_TOLERANCE, 1 / pairs)), auc
+    one_pair = 1 / pairs + 1e-12  # ROC-AUCs are sums of floats
+    assert gap <= (AUC_TOLERANCE if form == "fp32" else max(AUC_TOLERANCE, one_pair)), auc
 
 
 def test_default_form_is_int8_with_scores_close_to_pytorch(scored):

@@ -205,6 +205,20 @@ def test_length_sorted_batches_cover_every_index_once():
     assert flat == sorted(flat)
 
 
+def test_length_sorted_batches_with_max_padding_split_where_padding_would_grow():
+    lengths = [10, 11, 10, 40, 11, 200, 41, 12]
+    batches = length_sorted_batches(lengths, 8, max_padding=0.1)
+    # 12 would pad [10, 10, 11, 11] to 60 tokens for 54 real ones (> 1.1x): a batch of its own
+    assert [[lengths[i] for i in b] for b in batches] == [[10, 10, 11, 11], [12], [40, 41],
+                                                          [200]]
+    for batch in batches:
+        padded = len(batch) * max(lengths[i] for i in batch)
+        assert padded <= 1.1 * sum(lengths[i] for i in batch)
+    # the cap on batch size still holds; equal lengths never split otherwise
+    assert [len(b) for b in length_sorted_batches([7] * 10, 4, max_padding=0.1)] == [4, 4, 2]
+    assert length_sorted_batches([], 4, max_padding=0.1) == []
+
+
 def test_encode_texts_of_no_texts_is_empty(tokenizer):
     assert encode_texts(tokenizer, [], max_length=32, head_fraction=0.67) == []
 
