@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     )
     runtime_precision: Literal["fp32", "int8"] = Field(
         DEFAULT_PRECISION, description="the runtime form's comment graph: int8 (1.7x faster, "
-        "every attribute's validation ROC-AUC within 0.0021 of PyTorch) or fp32 (PyTorch's "
+        "every attribute's validation ROC-AUC within 0.0035 of PyTorch) or fp32 (PyTorch's "
         "scores exactly)"
     )
     database_url: str = Field("sqlite:///civility.db", description="SQLAlchemy URL")
