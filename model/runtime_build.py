@@ -204,18 +204,20 @@ def split_outliers(model, nodes: list, peaks: dict[str, np.ndarray], keep: int) 
     node keeps the other channels. Exact in fp32. One scale per tensor then quantises the rest,
     whose peak is several times lower (the GELU output of these layers has one or two channels
     peaking 5-18x above the median channel). ``peaks`` of the node inputs shrink to the kept
-    channels. Returns the new fp32 nodes."""
+    channels. A node whose input is not MatMul -> BiasGelu (another activation, another
+    fusion) is left alone, with a warning. Returns the nodes split."""
     import onnx
     from onnx import numpy_helper
 
     initializers = {i.name: i for i in model.graph.initializer}
     producers = {output: node for node in model.graph.node for output in node.output}
-    added = []
+    split = []
     for node in nodes:
-        gelu = producers[node.input[0]]
-        up = producers[gelu.input[0]]
-        if gelu.op_type != "BiasGelu" or up.op_type != "MatMul":
-            raise ValueError(f"{node.name}: expected MatMul -> BiasGelu -> {node.name}")
+        gelu = producers.get(node.input[0])
+        up = producers.get(gelu.input[0]) if gelu is not None else None
+        if gelu is None or gelu.op_type != "BiasGelu" or up is None or up.op_type != "MatMul":
+            log.warning("%s: input is not MatMul -> BiasGelu; its outliers stay in", node.name)
+            continue
         channels = peaks[node.input[0]]
         outliers = np.sort(np.argsort(channels)[::-1][:keep])
         rest = np.setdiff1d(np.arange(len(channels)), outliers)
@@ -248,12 +250,12 @@ def split_outliers(model, nodes: list, peaks: dict[str, np.ndarray], keep: int) 
         position = list(model.graph.node).index(node) + 1
         for offset, new in enumerate(path):
             model.graph.node.insert(position + offset, new)
-        added += path
+        split.append(node)
         peaks[node.input[0]] = channels[rest]
     used = {name for node in model.graph.node for name in node.input}
     for unused in [i for i in model.graph.initializer if i.name not in used]:
         model.graph.initializer.remove(unused)
-    return added
+    return split
 
 
 def smooth(model, nodes: list, peaks: dict[str, np.ndarray], strength: float) -> None:
@@ -299,18 +301,23 @@ def quantisation_batches(scorer, texts: list[str] | None = None) -> list[tuple]:
 
 def prepare_int8(model, nodes: list, families: dict, batches: list[tuple], *,
                  strength: float | None = SMOOTHING, outliers: int = OUTLIER_CHANNELS,
-                 smooth_down: bool = False) -> None:
+                 smooth_down: bool = False) -> list:
     """Ready ``nodes`` of a fused graph for dynamic int8, in place and exactly in fp32: split the
     ``outliers`` largest channels off the FFN-down nodes among them (``split_outliers``), then
     smooth the others (FFN-down too with ``smooth_down``; none when ``strength`` is None) over
-    the activation peaks of ``batches`` (``smooth``). ``families``: ``weight_nodes``'s."""
+    the activation peaks of ``batches`` (``smooth``). ``families``: ``weight_nodes``'s.
+    Returns the nodes to quantise: ``nodes`` less any FFN-down the split could not handle
+    (int8 there without the split fails the quality guard)."""
     peaks = activation_peaks(model, nodes, batches)
     down = [n for n in nodes if families[n.name][0] == "ffn_down"]
+    unsplit: list = []
     if outliers:
-        split_outliers(model, down, peaks, outliers)
+        split = split_outliers(model, down, peaks, outliers)
+        unsplit = [n for n in down if n not in split]
     if strength is not None:
         smooth(model, nodes if smooth_down else [n for n in nodes if n not in down], peaks,
                strength)
+    return [n for n in nodes if n not in unsplit]
 
 
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
@@ -340,7 +347,7 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     model = fused.model
     families = weight_nodes(model, hidden_size)
     nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
-    prepare_int8(model, nodes, families, list(batches))
+    nodes = prepare_int8(model, nodes, families, list(batches))
     with tempfile.TemporaryDirectory() as scratch:
         smoothed = Path(scratch) / "smoothed.onnx"
         onnx.save(model, str(smoothed))

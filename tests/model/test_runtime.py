@@ -173,7 +173,7 @@ def test_int8_preparation_smooths_and_splits_without_changing_fp32_results(fp32_
     nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
     down = {n.name for n in nodes if families[n.name][0] == "ffn_down"}
     before = run(model, check, mask)
-    prepare_int8(model, nodes, families, [(fit, mask)])
+    assert prepare_int8(model, nodes, families, [(fit, mask)]) == nodes
     smoothed = {n.name.removesuffix("_smooth") for n in model.graph.node
                 if n.op_type == "Mul" and n.name.endswith("_smooth")}
     assert smoothed == {n.name for n in nodes} - down  # FFN-down is split, not smoothed
@@ -185,6 +185,28 @@ def test_int8_preparation_smooths_and_splits_without_changing_fp32_results(fp32_
                                                                encoder["hidden_size"])
     for old, new in zip(before, run(model, check, mask), strict=True):
         np.testing.assert_allclose(new, old, rtol=1e-4, atol=1e-5)
+
+
+def test_a_ffn_down_the_split_cannot_handle_stays_fp32(fp32_runtime, caplog):
+    """Another activation or fusion before FFN-down: no split, a warning, and the node is not
+    quantised (int8 FFN-down without the split fails the guard)."""
+    import onnx
+
+    from model.runtime_build import prepare_int8, split_outliers, weight_nodes
+
+    model = onnx.load(str(fp32_runtime.runtime_dir / "comment.onnx"))
+    families = weight_nodes(model, fp32_runtime.config.encoder["hidden_size"])
+    by_family = {}
+    for node in model.graph.node:
+        by_family.setdefault(families.get(node.name, ("",))[0], []).append(node)
+    # the attention output's input comes from Attention, not MatMul -> BiasGelu
+    wrong = by_family["attn_out"][0]
+    assert split_outliers(model, [wrong], {wrong.input[0]: np.ones(4)}, 2) == []
+    assert "outliers stay in" in caplog.text
+    families = {**families, wrong.name: ("ffn_down", families[wrong.name][1])}
+    ids = np.array([[5, 6, 7, 8]])
+    nodes = [wrong, by_family["ffn_up"][0]]
+    assert prepare_int8(model, nodes, families, [(ids, np.ones_like(ids))]) == nodes[1:]
 
 
 def test_precision_comes_from_the_environment_unless_given(tiny_model, monkeypatch,
