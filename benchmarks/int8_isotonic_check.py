@@ -14,16 +14,18 @@ from pathlib import Path
 
 import numpy as np
 from common import SHARED
-from int8_sweep import CANDIDATES, auc_metrics, build_candidate, calibration_texts
+from int8_sweep import (
+    add_calibration_option,
+    auc_metrics,
+    build_candidate,
+    calibration_texts,
+    fp32_baseline,
+)
 from runtime_quality import validation_records
 
-from model.artifact import RELEASE_DIR
 from model.calibration import apply_calibration
 from model.evaluation import label_matrix
-from model.loading import build_runtime
 from model.metrics import binarise, roc_auc
-from model.runtime import OnnxScorer
-from model.runtime_build import weight_nodes
 from training.calibration import fit_isotonic
 
 ISOTONIC = ("incivility", "condescension", "sarcasm")
@@ -33,15 +35,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", nargs="+", default=["int8", "smooth08_split8"])
     parser.add_argument("--splits", type=int, default=40)
-    parser.add_argument("--calibration", choices=("shipped", "civil_comments"), default="shipped",
-                        help="texts for SmoothQuant's activation peaks")
+    add_calibration_option(parser)
     args = parser.parse_args()
-    import onnx
 
-    fp32_dir = build_runtime(RELEASE_DIR, precision="fp32")
-    fused = fp32_dir / "comment.onnx"
-    fp32 = OnnxScorer.from_pretrained(RELEASE_DIR, fp32_dir)
-    families = weight_nodes(onnx.load(str(fused)), fp32.config.encoder["hidden_size"])
+    fp32_dir, fp32, families = fp32_baseline()
     records = validation_records(SHARED, 3000, ["ucc"])
     _, reference, _ = auc_metrics(fp32, records, 16)
     names = fp32.config.attributes
@@ -51,10 +48,7 @@ def main() -> None:
     texts = calibration_texts(SHARED, args.calibration)
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.candidates:
-            pick, _ = CANDIDATES[name]
-            nodes = [n for n, (f, k) in families.items() if pick(f, k)]
-            candidate = build_candidate(name, nodes, fp32_dir, Path(scratch), texts, fp32,
-                                        families)
+            candidate = build_candidate(name, fp32_dir, Path(scratch), texts, fp32, families)
             _, logits, _ = auc_metrics(candidate, records, 16)
             for attribute in ISOTONIC:
                 y = labels[:, names.index(attribute)]

@@ -34,6 +34,7 @@ from model.runtime_build import (
     prepare_int8,
     quantisation_batches,
     quantisation_texts,
+    quantise_dynamic,
     weight_nodes,
 )
 
@@ -126,21 +127,9 @@ def quantise(fused: Path, target: Path, nodes: list[str], options: dict) -> None
             target.replace(scratch)
             quantise(scratch, target, attention, {})
         return
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    extra = {"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True,
-             **options.get("extra", {})}
-    logging.getLogger().disabled = True  # quantize_dynamic logs a pre-processing hint
-    try:
-        quantize_dynamic(
-            str(fused), str(target), nodes_to_quantize=nodes,
-            weight_type=getattr(QuantType, options.get("weight_type", "QInt8")),
-            per_channel=options.get("per_channel", True),
-            reduce_range=options.get("reduce_range", False), extra_options=extra,
-        )
-    finally:
-        logging.getLogger().disabled = False
+    quantise_dynamic(fused, target, nodes, weight_type=options.get("weight_type", "QInt8"),
+                     per_channel=options.get("per_channel", True),
+                     reduce_range=options.get("reduce_range", False), extra=options.get("extra"))
 
 
 def calibration_texts(data_dir: Path, which: str = "shipped", n: int = 512) -> list[str]:
@@ -159,26 +148,52 @@ def calibration_texts(data_dir: Path, which: str = "shipped", n: int = 512) -> l
 
 
 def smooth(fused: Path, target: Path, nodes: list[str], texts: list[str], scorer,
-           options: dict, families: dict) -> None:
+           options: dict, families: dict) -> list[str]:
     """SmoothQuant (``options["smooth"]``) and FFN-down's outlier split (``options["outliers"]``)
     as the build does them (``model.runtime_build.prepare_int8``), with the activation peaks of
-    ``texts`` run through the fp32 graph."""
+    ``texts`` run through the fp32 graph. Returns the nodes to quantise (``prepare_int8``'s)."""
     import onnx
 
     model = onnx.load(str(fused))
     chosen = [n for n in model.graph.node if n.name in nodes
               and n.op_type in ("MatMul", "Attention")]
-    prepare_int8(model, chosen, families, quantisation_batches(scorer, texts),
-                 strength=options.get("smooth"), outliers=options.get("outliers", 0),
-                 smooth_down=options.get("smooth_down", "outliers" not in options))
+    ready = prepare_int8(model, chosen, families, quantisation_batches(scorer, texts),
+                         strength=options.get("smooth"), outliers=options.get("outliers", 0),
+                         smooth_down=options.get("smooth_down", "outliers" not in options))
     onnx.save(model, str(target))
+    unready = {n.name for n in chosen} - {n.name for n in ready}
+    return [n for n in nodes if n not in unready]
 
 
-def build_candidate(name: str, nodes: list[str], fp32_dir: Path, scratch: Path,
-                    texts: list[str], fp32_scorer: OnnxScorer, families: dict) -> OnnxScorer:
+def fp32_baseline() -> tuple[Path, OnnxScorer, dict]:
+    """The release's fp32 runtime form: its folder, its scorer, and the families of its comment
+    graph's weight nodes (``weight_nodes``)."""
+    import onnx
+
+    fp32_dir = build_runtime(RELEASE_DIR, precision="fp32")
+    scorer = OnnxScorer.from_pretrained(RELEASE_DIR, fp32_dir)
+    families = weight_nodes(onnx.load(str(fp32_dir / "comment.onnx")),
+                            scorer.config.encoder["hidden_size"])
+    return fp32_dir, scorer, families
+
+
+def candidate_nodes(name: str, families: dict) -> list[str]:
+    """The weight nodes candidate ``name`` quantises."""
+    pick = CANDIDATES[name][0]
+    return [node for node, (family, layer) in families.items() if pick(family, layer)]
+
+
+def add_calibration_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--calibration", choices=("shipped", "civil_comments"), default="shipped",
+                        help="texts for SmoothQuant's activation peaks")
+
+
+def build_candidate(name: str, fp32_dir: Path, scratch: Path, texts: list[str],
+                    fp32_scorer: OnnxScorer, families: dict) -> OnnxScorer:
     """A runtime form in ``scratch / name``: the fp32 form's graphs, with its comment graph
-    quantised as candidate ``name`` over ``nodes``."""
+    quantised as candidate ``name``."""
     options = CANDIDATES[name][1]
+    nodes = candidate_nodes(name, families)
     folder = scratch / name
     folder.mkdir()
     for graph in GRAPHS:
@@ -187,7 +202,8 @@ def build_candidate(name: str, nodes: list[str], fp32_dir: Path, scratch: Path,
     source = fp32_dir / "comment.onnx"
     if "smooth" in options or "outliers" in options:
         source = folder / "smoothed.onnx"
-        smooth(fp32_dir / "comment.onnx", source, nodes, texts, fp32_scorer, options, families)
+        nodes = smooth(fp32_dir / "comment.onnx", source, nodes, texts, fp32_scorer, options,
+                       families)
     quantise(source, folder / "comment.onnx", nodes, options)
     return OnnxScorer.from_pretrained(RELEASE_DIR, folder)
 
@@ -246,16 +262,11 @@ def main() -> None:
     parser.add_argument("--speed-batches", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--name", default="int8_sweep")
-    parser.add_argument("--calibration", choices=("shipped", "civil_comments"), default="shipped",
-                        help="texts for SmoothQuant's activation peaks")
+    add_calibration_option(parser)
     args = parser.parse_args()
     import numpy as np
-    import onnx
 
-    fp32_dir = build_runtime(RELEASE_DIR, precision="fp32")
-    fused = fp32_dir / "comment.onnx"
-    fp32_scorer = OnnxScorer.from_pretrained(RELEASE_DIR, fp32_dir)
-    families = weight_nodes(onnx.load(str(fused)), fp32_scorer.config.encoder["hidden_size"])
+    fp32_dir, fp32_scorer, families = fp32_baseline()
     for node, (family, layer) in families.items():
         print(f"  {family:9s} {'' if layer is None else layer:2}  {node}")
 
@@ -272,16 +283,15 @@ def main() -> None:
                                                   records, args.batch_size)
         reference_file.write_text(json.dumps([reference, raw_reference]))
     # fp32 ONNX matches PyTorch to 1e-6: the baseline for how far a candidate moves the logits
-    _, fp32_logits, _ = auc_metrics(OnnxScorer.from_pretrained(RELEASE_DIR, fp32_dir), records,
-                                 args.batch_size)
+    _, fp32_logits, _ = auc_metrics(fp32_scorer, records, args.batch_size)
 
     texts = calibration_texts(args.data_dir, args.calibration)
     results, sessions = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.candidates:
-            pick, options = CANDIDATES[name]
-            nodes = [n for n, (f, k) in families.items() if pick(f, k)]
-            scorer = build_candidate(name, nodes, fp32_dir, Path(scratch), texts, fp32_scorer,
+            options = CANDIDATES[name][1]
+            nodes = candidate_nodes(name, families)
+            scorer = build_candidate(name, fp32_dir, Path(scratch), texts, fp32_scorer,
                                      families)
             started = time.perf_counter()
             aucs, logits, raw = auc_metrics(scorer, records, args.batch_size)

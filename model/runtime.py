@@ -30,10 +30,12 @@ DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 
 
 def open_session(graph: Path | bytes, *, threads: int | None = None,
-                 saved_as: Path | None = None):
+                 saved_as: Path | None = None,
+                 disabled_optimizers: tuple[str, ...] = DISABLED_OPTIMIZERS):
     """An ONNX Runtime CPU session on ``graph`` (a path or serialised model) with ``threads``
-    intra-op threads (default: the CPUs this process may use), without
-    ``DISABLED_OPTIMIZERS``; ``saved_as`` writes the graph as the session optimised it."""
+    intra-op threads (default: the CPUs this process may use), without ``disabled_optimizers``
+    (benchmarks pass ``()`` for ONNX Runtime's defaults); ``saved_as`` writes the graph as the
+    session optimised it."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -44,7 +46,7 @@ def open_session(graph: Path | bytes, *, threads: int | None = None,
         options.optimized_model_filepath = str(saved_as)
     return onnxruntime.InferenceSession(
         graph if isinstance(graph, bytes) else str(graph), options,
-        providers=["CPUExecutionProvider"], disabled_optimizers=list(DISABLED_OPTIMIZERS),
+        providers=["CPUExecutionProvider"], disabled_optimizers=list(disabled_optimizers),
     )
 
 

@@ -323,15 +323,14 @@ def prepare_int8(model, nodes: list, families: dict, batches: list[tuple], *,
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
                           precision: str, batches: list[tuple] = ()) -> dict:
     """Fuse attention, embeddings and GELU with ONNX Runtime's BERT optimizer (``FUSIONS``);
-    for ``"int8"`` then smooth the layers' weight nodes over ``batches`` and quantise them to
-    int8 (dynamic: activations are quantised per call, one scale per tensor; weights per
+    for ``"int8"`` then ready the layers' weight nodes over ``batches`` (``prepare_int8``) and
+    quantise them (``quantise_dynamic``: activations per call, one scale per tensor; weights per
     channel). Returns the fused-operator counts.
 
     Only the transformer layers' matrices are int8 (``INT8_FAMILIES``): the embeddings and the
     heads stay fp32, as do products of two activations (attention scores).
     """
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -351,18 +350,31 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     with tempfile.TemporaryDirectory() as scratch:
         smoothed = Path(scratch) / "smoothed.onnx"
         onnx.save(model, str(smoothed))
-        logging.getLogger().disabled = True  # quantize_dynamic logs a pre-processing hint
-        try:
-            quantize_dynamic(
-                str(smoothed), str(target), weight_type=QuantType.QInt8, per_channel=True,
-                nodes_to_quantize=[n.name for n in nodes],
-                # the fused graph's contrib ops have no type inference; say they are float
-                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
-                               "MatMulConstBOnly": True},
-            )
-        finally:
-            logging.getLogger().disabled = False
+        quantise_dynamic(smoothed, target, [n.name for n in nodes])
     return counts
+
+
+def quantise_dynamic(source: Path, target: Path, nodes: list[str], *,
+                     weight_type: str = "QInt8", per_channel: bool = True,
+                     reduce_range: bool = False, extra: dict | None = None) -> None:
+    """ONNX Runtime's dynamic quantisation of the ``nodes`` (names) of the graph at ``source``
+    into ``target``: weights ``weight_type`` (per channel by default), activations quantised per
+    call. ``extra``: more of ``quantize_dynamic``'s ``extra_options``."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().disabled = True  # quantize_dynamic logs a pre-processing hint
+    try:
+        quantize_dynamic(
+            str(source), str(target), nodes_to_quantize=nodes,
+            weight_type=getattr(QuantType, weight_type), per_channel=per_channel,
+            reduce_range=reduce_range,
+            # the fused graph's contrib ops have no type inference; say they are float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT,
+                           "MatMulConstBOnly": True, **(extra or {})},
+        )
+    finally:
+        logging.getLogger().disabled = False
 
 
 WEIGHTS = {
