@@ -264,14 +264,26 @@ def _context_head_section(metrics: Mapping) -> list[str]:
     settings = refit.get("config") if isinstance(refit.get("config"), Mapping) else {}
     examples = refit.get("train_examples") if isinstance(refit.get("train_examples"),
                                                          Mapping) else {}
+    tuned = refit.get("topic_branch") if isinstance(refit.get("topic_branch"), Mapping) else {}
+    how = (f"The topic branch's top layers and the `off_topic` context head of "
+           f"`{_fmt(refit.get('base_model'))}` were fine-tuned together on the off-topic pairs "
+           f"({_fmt(tuned.get('seconds'))} s; final loss {_fmt(tuned.get('final_loss'))}); the "
+           "embeddings, the shared trunk and every toxicity head are that model's, so no other "
+           "attribute's score changed." if tuned else
+           f"The `off_topic` context head was refitted alone on the frozen topic embeddings of "
+           f"`{_fmt(refit.get('base_model'))}` (every other weight, calibrator and threshold "
+           "is that model's).")
     return ["## Off-topic head refit", "",
-            f"The `off_topic` context head was refitted alone on the frozen topic embeddings of "
-            f"`{_fmt(refit.get('base_model'))}` (every other weight, calibrator and threshold "
-            "is that model's); its calibrator and threshold were refitted on validation data.", "",
+            f"{how} Its calibrator and threshold were refitted on validation data.", "",
             f"- command: `{_fmt(refit.get('command'))}`",
             f"- seconds: {_fmt(refit.get('seconds'))}",
             f"- settings: {', '.join(f'{k}={v}' for k, v in settings.items()) or NA}",
             f"- training examples: {', '.join(f'{k}: {v}' for k, v in examples.items()) or NA}",
+            *([f"- tuning examples by kind: "
+               f"{', '.join(f'{k}: {v}' for k, v in tuned['examples'].items())}"]
+              if isinstance(tuned.get("examples"), Mapping) else []),
+            f"- validation ROC-AUC on drift splices (a reply followed by one of its own topic, "
+            f"or of another): {_fmt(refit.get('drift_splices_roc_auc'))}",
             "", *_table(["source", f"off_topic ROC-AUC {_fmt(refit.get('base_model'))}",
                          "off_topic ROC-AUC refitted"], rows)]
 

@@ -91,6 +91,20 @@ class ContextHeadArguments:
     drifted_ratio: float = 0.0
     # topic embeddings are saved here and reused by a rerun on the same frozen branch
     embedding_cache: str | None = None
+    # > 0: first fine-tune the topic branch (its top layers, not the shared trunk) with the
+    # context head for this many steps on the pairs (training/context_head.py, tune_topic_branch)
+    topic_steps: int = 0
+    topic_learning_rate: float = 3e-5
+    topic_head_learning_rate: float = 1e-3
+    topic_batch_size: int = 32
+    topic_max_length: int = 96          # comment tokens while tuning (serving reads more)
+    topic_context_max_length: int = 64  # article/parent tokens while tuning
+    # share of own-context replies that also appear spliced with another comment: one from their
+    # own topic (on topic) and one from another topic (off topic: the reply drifts)
+    splice_fraction: float = 0.0
+    # drop an other-thread negative whose comment does not fit its own context better than the
+    # borrowed one by this cosine margin (a generic reply is not off topic anywhere); null: keep
+    fit_margin: float | None = None
     # measured shortfalls of the released model, stated in its card (empty: none)
     known_gaps: list[str] = field(default_factory=list)
 
@@ -192,6 +206,16 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     if head.learning_rate <= 0 or head.weight_decay < 0 or head.drifted_ratio < 0:
         raise ConfigError("context_head.learning_rate must be positive, weight_decay and "
                           "drifted_ratio not negative")
+    if head.topic_steps < 0:
+        raise ConfigError(f"context_head.topic_steps must not be negative: {head.topic_steps}")
+    for name in ("topic_learning_rate", "topic_head_learning_rate"):
+        if getattr(head, name) <= 0:
+            raise ConfigError(f"context_head.{name} must be positive: {getattr(head, name)}")
+    for name in ("topic_batch_size", "topic_max_length", "topic_context_max_length"):
+        if getattr(head, name) < (3 if name.endswith("length") else 1):
+            raise ConfigError(f"context_head.{name} is too small: {getattr(head, name)}")
+    if not 0.0 <= head.splice_fraction <= 1.0:
+        raise ConfigError(f"context_head.splice_fraction must be in [0, 1]: {head.splice_fraction}")
     if not 0.0 <= config.model.head_fraction <= 1.0:
         raise ConfigError(f"model.head_fraction must be in [0, 1]: {config.model.head_fraction}")
     return config

@@ -11,7 +11,18 @@ The embeddings are computed as the scorer computes them when serving (the artifa
 ``max_length``/``context_max_length``, head-and-tail truncation, the same normalisation), not at
 the shorter training lengths of the joint run.
 
-``mixed_ratio`` adds *drifted conversation* negatives: a comment shown with its own parent but
+``topic_steps`` > 0 first *tunes the topic branch*: the top ``topic_layers`` layers of the topic
+branch and the context head are fine-tuned together on the pairs (the embeddings and the shared
+trunk stay frozen, so every toxicity output is unchanged), with two additions:
+
+* ``splice_fraction``: partial drift. A reply followed by another reply of its own topic is on
+  topic; followed by a reply of another topic, it drifts and is off topic (``drift_splices``).
+* ``fit_margin``: a generic reply fits any thread, so an other-thread negative is dropped when
+  its comment is not closer to its own context than to the borrowed one by the margin.
+
+The head trained with the branch is kept, and calibrated on the validation pairs as below.
+
+``drifted_ratio`` adds *drifted conversation* negatives: a comment shown with its own parent but
 the article of another thread (of another topic) is off topic, since the comment and its parent
 are both about something else than the article. The thread pairs alone only show a context that
 matches or mismatches as a whole, so a reply that continues an off-topic parent looked on topic.
@@ -47,6 +58,7 @@ from training import card
 from training.calibration import choose_calibration, choose_threshold
 from training.config import Config, ConfigError
 from training.data.corpus import load_configured, read_label_map
+from training.data.pairs import drift_splices
 from training.features import article_content
 from training.noise import make_perturber
 from training.pipeline import build_info
@@ -291,6 +303,124 @@ def fit_context_head(network: CivilityNetwork, train: Examples, *, epochs: int,
     return head.eval()
 
 
+# ---- tuning the topic branch ------------------------------------------------------------------
+def _record_contexts(records: list[Record]) -> tuple[list[str | None], list[str | None]]:
+    return [article_content(r) for r in records], [r.parent for r in records]
+
+
+class BranchInputs:
+    """Tokenised comments, articles and parents at the tuning lengths, for
+    ``CivilityNetwork.encode`` (the shared trunk runs without gradients: it is frozen)."""
+
+    def __init__(self, scorer: Scorer, *, max_length: int, context_max_length: int) -> None:
+        self.scorer, self.lengths = scorer, {"comment": max_length, "article": context_max_length,
+                                             "parent": context_max_length}
+
+    def __call__(self, texts: list[str | None], role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit topic embeddings (zero for a missing text) and the presence mask."""
+        network, config = self.scorer.network, self.scorer.config
+        hidden = network.encoder.config.hidden_size
+        present = torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
+        given = [i for i, p in enumerate(present.tolist()) if p]
+        out = torch.zeros(len(texts), hidden)
+        if not given:
+            return out, present
+        if role == "comment":
+            clean = [normalise_with_offsets(texts[i])[0] for i in given]
+        else:
+            clean = [normalise(texts[i]) for i in given]
+        head = 1.0 if role == "article" else config.head_fraction
+        encoded = encode_texts(self.scorer.tokenizer, clean, max_length=self.lengths[role],
+                               head_fraction=head)
+        ids, mask = pad_batch(encoded, pad_id=self.scorer.tokenizer.pad_token_id)
+        _, topic = network.encode(ids, mask, toxicity=False)
+        out = out.to(topic.dtype).index_put((torch.as_tensor(given),), topic)
+        return out, present
+
+
+def fitting_negatives(inputs: BranchInputs, records: list[Record], *, margin: float,
+                      batch_size: int = 64) -> list[Record]:
+    """``records`` without the other-thread negatives (``meta["pair"]`` hard or random) whose
+    comment is not closer to its own context than to the borrowed one by ``margin`` (cosine of
+    the current topic branch, the better of article and parent on each side): a generic reply
+    ("you need to work on your comprehension") fits any thread, so showing it with another
+    thread's context does not make it off topic."""
+    own = {r.text: r for r in records if r.meta.get("pair") == "own"}
+    negatives = [i for i, r in enumerate(records)
+                 if r.meta.get("pair") in ("hard", "random") and r.text in own]
+
+    def fit(comment: torch.Tensor, chosen: list[Record]) -> torch.Tensor:
+        articles, parents = _record_contexts(chosen)
+        best = torch.full((len(chosen),), -2.0)
+        for texts, role in ((articles, "article"), (parents, "parent")):
+            vectors, present = inputs(texts, role)
+            best = torch.where(present, torch.maximum(best, (comment * vectors).sum(-1)), best)
+        return best
+
+    dropped = set()
+    with torch.inference_mode():
+        for start in range(0, len(negatives), batch_size):
+            rows = negatives[start:start + batch_size]
+            chosen = [records[i] for i in rows]
+            comment, _ = inputs([r.text for r in chosen], "comment")
+            gaps = fit(comment, [own[r.text] for r in chosen]) - fit(comment, chosen)
+            dropped.update(i for i, gap in zip(rows, gaps.tolist(), strict=True) if gap < margin)
+    log.info("fit margin %.2f: %d of %d other-thread negatives dropped", margin, len(dropped),
+             len(negatives))
+    return [r for i, r in enumerate(records) if i not in dropped]
+
+
+def tune_topic_branch(scorer: Scorer, records: list[Record], *, steps: int, batch_size: int,
+                      learning_rate: float, head_learning_rate: float, weight_decay: float,
+                      inputs: BranchInputs, seed: int) -> list[float]:
+    """Fine-tune the topic branch's layers and the context head together on ``records``
+    (weighted soft-label BCE, AdamW, one-cycle schedule) for ``steps`` batches drawn in seeded
+    epochs; the embeddings and the shared trunk stay frozen, so every toxicity output is
+    unchanged. Returns the loss of each step; the branch is frozen again afterwards."""
+    network = scorer.network
+    branch = [p for layer in network.topic_layers for p in layer.parameters()]
+    for parameter in (*branch, *network.context_head.parameters()):
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.AdamW(
+        [{"params": branch, "lr": learning_rate},
+         {"params": list(network.context_head.parameters()), "lr": head_learning_rate}],
+        weight_decay=weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[learning_rate, head_learning_rate], total_steps=steps, pct_start=0.1)
+    generator = torch.Generator().manual_seed(seed)
+    order: list[int] = []
+    losses = []
+    network.train()
+    network.topic_layers.train()  # frozen modules stay in eval mode; this branch is tuned now
+    try:
+        for step in range(steps):
+            if len(order) < batch_size:
+                order += torch.randperm(len(records), generator=generator).tolist()
+            batch = [records[order.pop()] for _ in range(min(batch_size, len(records)))]
+            comment, _ = inputs([r.text for r in batch], "comment")
+            articles, parents = _record_contexts(batch)
+            article, has_article = inputs(articles, "article")
+            parent, has_parent = inputs(parents, "parent")
+            logits = network.context_logit(comment, article, parent, has_article=has_article,
+                                           has_parent=has_parent)
+            target = torch.tensor([r.labels[ATTRIBUTE] for r in batch])
+            weights = torch.tensor([r.weight for r in batch], dtype=torch.float32)
+            loss = (nn.functional.binary_cross_entropy_with_logits(
+                logits, target, reduction="none") * weights).sum() / weights.sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            if (step + 1) % 50 == 0:
+                log.info("topic branch step %d/%d: loss %.4f", step + 1, steps,
+                         float(np.mean(losses[-50:])))
+    finally:
+        network.freeze_shared()
+        network.eval()
+    return losses
+
+
 # ---- the whole refit: artifact in, artifact out ---------------------------------------------
 def load_records(config: Config) -> list[Record]:
     """Off-topic records of the configured context sources (pairs made as in the joint run)."""
@@ -334,6 +464,18 @@ def _robustness(network, embedder: TopicEmbedder, records: list[Record], valid: 
             "roc_auc_perturbed": roc_auc(y, context_logits(network, noisy))}
 
 
+def _splice_auc(network, embedder: TopicEmbedder, records: list[Record], *,
+                seed: int) -> float | None:
+    """Off-topic ROC-AUC on validation replies spliced with a reply of their own topic or of
+    another (``drift_splices`` of every own-context validation pair): partial drift."""
+    spliced = drift_splices(records, fraction=1.0, seed=seed)
+    if not spliced:
+        return None
+    examples = embed_records(embedder, spliced)
+    return roc_auc((examples.target.numpy() >= 0.5).astype(int),
+                   context_logits(network, examples))
+
+
 def run(config: Config, *, command: list[str] | None = None) -> Path:
     """Refit the context head of ``context_head.base_artifact`` and write the new artifact to
     ``training.output_dir`` (which may be the base artifact itself); return its path."""
@@ -351,24 +493,48 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     valid_records = [r for r in records if r.split == "validation"]
     if not train_records or not valid_records:
         raise ConfigError("context head refit needs off-topic train and validation records")
-    cache = Path(args.embedding_cache) if args.embedding_cache else None
-    if cache:
-        embedder.load(cache)
-    train_set, valid = embed_records(embedder, train_records), embed_records(embedder,
-                                                                             valid_records)
-    if cache:
-        embedder.save(cache)
-    parts = [train_set]
-    if args.drifted_ratio > 0:
-        parts.append(drifted_conversations(train_records, train_set, ratio=args.drifted_ratio,
-                                           seed=seed))
-    train_set = Examples.concat(parts)
-    log.info("context head: %d train examples (%s), %d validation", len(train_set),
-             dict(Counter(train_set.source)), len(valid))
     network = scorer.network
-    network.context_head = fit_context_head(
-        network, train_set, epochs=args.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, weight_decay=args.weight_decay, seed=seed)
+    tuning: dict = {}
+    if args.topic_steps:
+        # the tuned branch's embeddings differ from the base's: no cache, and the context head
+        # trained with the branch is kept (it is not refitted on frozen embeddings)
+        inputs = BranchInputs(scorer, max_length=args.topic_max_length,
+                              context_max_length=args.topic_context_max_length)
+        examples = train_records + drift_splices(train_records, fraction=args.splice_fraction,
+                                                 seed=seed)
+        if args.fit_margin is not None:
+            examples = fitting_negatives(inputs, examples, margin=args.fit_margin)
+        tuned = time.time()
+        losses = tune_topic_branch(
+            scorer, examples, steps=args.topic_steps, batch_size=args.topic_batch_size,
+            learning_rate=args.topic_learning_rate,
+            head_learning_rate=args.topic_head_learning_rate, weight_decay=args.weight_decay,
+            inputs=inputs, seed=seed)
+        kinds = Counter(r.meta.get("pair") or r.source for r in examples)
+        tuning = {"examples": dict(sorted(kinds.items())), "seconds": round(time.time() - tuned, 1),
+                  "final_loss": float(np.mean(losses[-50:]))}
+        log.info("topic branch tuned: %s", tuning)
+        valid = embed_records(embedder, valid_records)
+        train_counts = dict(sorted(Counter(r.source for r in examples).items()))
+    else:
+        cache = Path(args.embedding_cache) if args.embedding_cache else None
+        if cache:
+            embedder.load(cache)
+        train_set, valid = embed_records(embedder, train_records), embed_records(embedder,
+                                                                                 valid_records)
+        if cache:
+            embedder.save(cache)
+        parts = [train_set]
+        if args.drifted_ratio > 0:
+            parts.append(drifted_conversations(train_records, train_set,
+                                               ratio=args.drifted_ratio, seed=seed))
+        train_set = Examples.concat(parts)
+        log.info("context head: %d train examples (%s), %d validation", len(train_set),
+                 dict(Counter(train_set.source)), len(valid))
+        network.context_head = fit_context_head(
+            network, train_set, epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, weight_decay=args.weight_decay, seed=seed)
+        train_counts = dict(sorted(Counter(train_set.source).items()))
     logits = context_logits(network, valid)
     y = valid.target.numpy()
     calibrator = choose_calibration(logits, (y >= 0.5).astype(int))
@@ -397,7 +563,9 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     metrics["context_head"] = {
         "base_model": base_tag, "command": " ".join(command or sys.argv),
         "config": dataclasses.asdict(args), "seconds": seconds,
-        "train_examples": dict(sorted(Counter(train_set.source).items())),
+        "train_examples": train_counts,
+        **({"topic_branch": tuning} if tuning else {}),
+        "drift_splices_roc_auc": _splice_auc(network, embedder, valid_records, seed=seed),
         "roc_auc_before": {s: m.get("roc_auc") for s, m in before.items() if m},
         "roc_auc_after": {s: m.get("roc_auc") for s, m in new.items() if m},
     }

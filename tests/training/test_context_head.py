@@ -149,6 +149,12 @@ def test_bad_context_head_settings_are_refused(tmp_path):
         load_config(SMOKE, ["context_head.epochs=0"])
     with pytest.raises(ConfigError, match="context_head"):
         load_config(SMOKE, ["context_head.no_such=1"])
+    with pytest.raises(ConfigError, match="context_head.topic_steps"):
+        load_config(SMOKE, ["context_head.topic_steps=-1"])
+    with pytest.raises(ConfigError, match="context_head.splice_fraction"):
+        load_config(SMOKE, ["context_head.splice_fraction=1.5"])
+    with pytest.raises(ConfigError, match="context_head.topic_max_length"):
+        load_config(SMOKE, ["context_head.topic_max_length=2"])
     code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(tmp_path / "none")])
     assert code == 2
 
@@ -168,3 +174,69 @@ def test_embedding_cache_is_reused_only_for_the_same_topic_branch(tiny_model, tm
     other = TopicEmbedder(changed)
     other.load(tmp_path / "cache.pt")
     assert other.cache == {}
+
+
+@pytest.fixture(scope="module")
+def tuned(mini_datasets, tiny_model, tmp_path_factory) -> Path:  # noqa: F811
+    out = tmp_path_factory.mktemp("tuned") / "artifact"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(mini_datasets),
+                     "--base", str(tiny_model), "--output", str(out), "model.version=0.0.4",
+                     "context_head.sources=[wiki_threads]", "context_head.topic_steps=6",
+                     "context_head.topic_batch_size=8", "context_head.splice_fraction=0.5",
+                     "context_head.fit_margin=-0.5", "context_head.topic_learning_rate=1e-3"])
+    assert code == 0
+    return out
+
+
+def test_tuning_the_topic_branch_leaves_every_toxicity_output_alone(tuned, tiny_model):
+    before, after = (load_file(str(p / "model.safetensors")) for p in (tiny_model, tuned))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("topic_layers.") for k in changed), changed
+    assert all(k.startswith(("topic_layers.", "context_head.")) for k in changed), changed
+    old, new = Scorer.from_pretrained(tiny_model), Scorer.from_pretrained(tuned)
+    comment = {"text": "what about the war, you fool", "parent": "the war is wrong"}
+    old_scores, new_scores = old.score(comment).scores, new.score(comment).scores
+    assert {k: v for k, v in old_scores.items() if k != "off_topic"} == \
+        {k: v for k, v in new_scores.items() if k != "off_topic"}
+    refit = json.loads((tuned / "metrics.json").read_text(encoding="utf-8"))["context_head"]
+    assert refit["topic_branch"]["examples"]["splice"] > 0
+    assert 0.0 <= refit["drift_splices_roc_auc"] <= 1.0
+
+
+def test_drift_splices_come_in_pairs_that_differ_only_in_where_the_reply_wanders():
+    from training.data.pairs import drift_splices
+    from training.records import Record
+
+    def reply(text, topic):
+        return Record(text=text, labels={"off_topic": 0.0}, source="t:pairs", split="train",
+                      parent=f"parent about {topic}", group=topic,
+                      meta={"pair": "own", "topic": topic})
+
+    records = [reply(f"{topic} reply {i}", topic) for topic in ("war", "tax") for i in range(3)]
+    spliced = drift_splices(records, fraction=1.0, seed=0)
+    assert len(spliced) == 2 * len(records)
+    for own, same, other in zip(records, spliced[::2], spliced[1::2], strict=True):
+        topic = own.meta["topic"]
+        assert same.labels == {"off_topic": 0.0} and other.labels == {"off_topic": 1.0}
+        assert same.text.startswith(own.text) and other.text.startswith(own.text)
+        assert same.text.split("\n\n")[1].startswith(topic)
+        assert not other.text.split("\n\n")[1].startswith(topic)
+        assert same.parent == other.parent == own.parent
+    assert drift_splices(records, fraction=0.0, seed=0) == []
+    assert drift_splices(records, fraction=1.0, seed=0) == spliced
+
+
+def test_fit_margin_drops_negatives_that_fit_anywhere(mini_datasets, tiny_model, tmp_path):  # noqa: F811
+    from training.context_head import BranchInputs, fitting_negatives
+
+    config = smoke_config(mini_datasets, tiny_model, tmp_path)
+    records = [r for r in load_records(config) if r.split == "train"]
+    inputs = BranchInputs(Scorer.from_pretrained(tiny_model), max_length=32,
+                          context_max_length=32)
+    negatives = sum(r.meta.get("pair") in ("hard", "random") for r in records)
+    assert len(fitting_negatives(inputs, records, margin=-3.0)) == len(records)
+    kept = fitting_negatives(inputs, records, margin=3.0)  # cosines differ by at most 2
+    assert len(kept) == len(records) - negatives
+    assert all(r.meta.get("pair") not in ("hard", "random") for r in kept)

@@ -220,3 +220,38 @@ def make_offtopic_pairs(
                         missing)
         out += pairs
     return out
+
+
+def drift_splices(records: list[Record], *, fraction: float, seed: int) -> list[Record]:
+    """Partial drift: a reply that opens on topic and then wanders (the thread pairs only show a
+    comment that fits its context as a whole or not at all).
+
+    ``fraction`` of the own-context pair records (``meta["pair"] == "own"``) yield two records,
+    each the reply followed by another reply of the same source: one from the reply's own topic
+    (``off_topic`` 0) and one from another topic (1). Both are emitted, so a splice alone is no
+    clue to the label. Records keep their context; ``meta["pair"]`` is "splice". Seeded."""
+    rng = random.Random(f"{seed}:splices")
+    texts: dict[tuple[str, str], list[str]] = {}
+    for r in records:
+        if r.meta.get("pair") == "own":
+            texts.setdefault((r.source, r.meta.get("topic") or r.group or ""), []).append(r.text)
+    topics: dict[str, list[str]] = {}
+    for source, topic in texts:
+        topics.setdefault(source, []).append(topic)
+    out: list[Record] = []
+    for r in records:
+        if r.meta.get("pair") != "own" or rng.random() >= fraction:
+            continue
+        topic = r.meta.get("topic") or r.group or ""
+        same = [t for t in texts[(r.source, topic)] if t != r.text]
+        others = [t for t in topics[r.source] if t != topic]
+        if not same or not others:
+            continue
+        drifted = rng.choice(texts[(r.source, rng.choice(others))])
+        for donor, label in ((rng.choice(same), 0.0), (drifted, 1.0)):
+            out.append(Record(
+                text=f"{r.text.rstrip()}\n\n{donor.strip()}", labels={"off_topic": label},
+                source=r.source, split=r.split, article_title=r.article_title,
+                article_text=r.article_text, parent=r.parent, group=r.group, weight=r.weight,
+                meta={**r.meta, "pair": "splice"}))
+    return out
