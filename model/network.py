@@ -19,6 +19,9 @@ Why this shape (a bi-encoder for context rather than a cross-encoder that reads
   the topic embedding. A comment costs the trunk once plus both tops (with 3 of 6 layers in
   each top, 1.5x one encoder pass; ``benchmarks/context_cost.py`` measures it against a
   cross-encoder reading comment + article + parent);
+* the topic branch starts as that frozen copy and stays frozen in the joint run;
+  ``civility train-context-head`` may then fine-tune it with the context head on the off-topic
+  pairs alone (``training/context_head.py``), which leaves every toxicity output unchanged;
 * the toxicity heads read the comment alone: the labelled toxicity data is almost all without
   context (CAT shows only 1.5% / 0.6% positives with and without the parent), while the context
   head is trained on thread pairs and relevance data.
