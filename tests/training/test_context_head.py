@@ -41,18 +41,23 @@ def smoke_config(data: Path, base: Path, out: Path, *overrides: str):
                                *overrides])
 
 
-@pytest.fixture(scope="module")
-def refitted(mini_datasets, tiny_model, tmp_path_factory) -> Path:  # noqa: F811
-    out = tmp_path_factory.mktemp("refit") / "artifact"
+def refit_cli(data: Path, base: Path, out: Path, *overrides: str) -> Path:
+    """``civility train-context-head`` on the wiki threads of ``data``, from the repository root."""
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(ROOT)
-        code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(mini_datasets),
-                     "--base", str(tiny_model), "--output", str(out), "model.version=0.0.2",
-                     "context_head.sources=[wiki_threads]", "context_head.epochs=3",
-                     "context_head.drifted_ratio=0.5",
-                     "context_head.known_gaps=[off_topic misses c8 on the thread]"])
+        code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(data),
+                     "--base", str(base), "--output", str(out),
+                     "context_head.sources=[wiki_threads]", *overrides])
     assert code == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def refitted(mini_datasets, tiny_model, tmp_path_factory) -> Path:  # noqa: F811
+    return refit_cli(mini_datasets, tiny_model, tmp_path_factory.mktemp("refit") / "artifact",
+                     "model.version=0.0.2", "context_head.epochs=3",
+                     "context_head.drifted_ratio=0.5",
+                     "context_head.known_gaps=[off_topic misses c8 on the thread]")
 
 
 def test_refit_changes_only_the_context_head(refitted, tiny_model):
@@ -178,16 +183,10 @@ def test_embedding_cache_is_reused_only_for_the_same_topic_branch(tiny_model, tm
 
 @pytest.fixture(scope="module")
 def tuned(mini_datasets, tiny_model, tmp_path_factory) -> Path:  # noqa: F811
-    out = tmp_path_factory.mktemp("tuned") / "artifact"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(ROOT)
-        code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(mini_datasets),
-                     "--base", str(tiny_model), "--output", str(out), "model.version=0.0.4",
-                     "context_head.sources=[wiki_threads]", "context_head.topic_steps=6",
+    return refit_cli(mini_datasets, tiny_model, tmp_path_factory.mktemp("tuned") / "artifact",
+                     "model.version=0.0.4", "context_head.topic_steps=6",
                      "context_head.topic_batch_size=8", "context_head.splice_fraction=0.5",
-                     "context_head.fit_margin=-0.5", "context_head.topic_learning_rate=1e-3"])
-    assert code == 0
-    return out
+                     "context_head.fit_margin=-0.5", "context_head.topic_learning_rate=1e-3")
 
 
 def test_tuning_the_topic_branch_leaves_every_toxicity_output_alone(tuned, tiny_model):
