@@ -99,6 +99,26 @@ class Examples:
         return Examples(*tensors, source=[s for p in parts for s in p.source])
 
 
+def prepared(texts: list[str], role: str, head_fraction: float) -> tuple[list[str], float]:
+    """``texts`` normalised as the scorer normalises a ``role`` ("comment", "article" or
+    "parent"), and the head fraction its truncation keeps (an article keeps its head)."""
+    if role == "comment":
+        return [normalise_with_offsets(t)[0] for t in texts], head_fraction
+    return [normalise(t) for t in texts], 1.0 if role == "article" else head_fraction
+
+
+def with_presence(texts: list[str | None], hidden: int,
+                  embed) -> tuple[torch.Tensor, torch.Tensor]:
+    """Embeddings (n, ``hidden``) of ``texts`` by ``embed`` (called once, on the present ones),
+    zero for a missing or blank text, and the presence mask."""
+    present = torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
+    out = torch.zeros(len(texts), hidden)
+    given = [i for i, p in enumerate(present.tolist()) if p]
+    if given:
+        out[given] = embed([texts[i] for i in given])
+    return out, present
+
+
 class TopicEmbedder:
     """Unit topic embeddings of texts, as the scorer computes them, cached by text and role."""
 
@@ -146,12 +166,8 @@ class TopicEmbedder:
     def __call__(self, texts: list[str], role: str) -> torch.Tensor:
         """``role`` is "comment", "article" or "parent" (each has its own truncation)."""
         config = self.scorer.config
-        if role == "comment":
-            clean, length, head = ([normalise_with_offsets(t)[0] for t in texts],
-                                   config.max_length, config.head_fraction)
-        else:
-            clean, length = [normalise(t) for t in texts], config.context_max_length
-            head = 1.0 if role == "article" else config.head_fraction
+        clean, head = prepared(texts, role, config.head_fraction)
+        length = config.max_length if role == "comment" else config.context_max_length
         missing = sorted({c for c in clean if (role, c) not in self.cache})
         if missing:
             self._embed(missing, role, length, head)
@@ -178,17 +194,10 @@ def embed_records(embedder: TopicEmbedder, records: list[Record]) -> Examples:
     records = [r for r in records if ATTRIBUTE in r.labels and r.has_context]
     comment = embedder([r.text for r in records], "comment")
     hidden = comment.shape[-1] if len(records) else 0
-
-    def contexts(texts: list[str | None], role: str) -> tuple[torch.Tensor, torch.Tensor]:
-        present = torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
-        out = torch.zeros(len(texts), hidden)
-        given = [i for i, p in enumerate(present.tolist()) if p]
-        if given:
-            out[given] = embedder([texts[i] for i in given], role)
-        return out, present
-
-    article, has_article = contexts([article_content(r) for r in records], "article")
-    parent, has_parent = contexts([r.parent for r in records], "parent")
+    article, has_article = with_presence([article_content(r) for r in records], hidden,
+                                         lambda texts: embedder(texts, "article"))
+    parent, has_parent = with_presence([r.parent for r in records], hidden,
+                                       lambda texts: embedder(texts, "parent"))
     return Examples(comment, article, parent, has_article, has_parent,
                     target=torch.tensor([r.labels[ATTRIBUTE] for r in records]),
                     weight=torch.tensor([r.weight for r in records], dtype=torch.float32),
@@ -304,10 +313,6 @@ def fit_context_head(network: CivilityNetwork, train: Examples, *, epochs: int,
 
 
 # ---- tuning the topic branch ------------------------------------------------------------------
-def _record_contexts(records: list[Record]) -> tuple[list[str | None], list[str | None]]:
-    return [article_content(r) for r in records], [r.parent for r in records]
-
-
 class BranchInputs:
     """Tokenised comments, articles and parents at the tuning lengths, for
     ``CivilityNetwork.encode`` (the shared trunk runs without gradients: it is frozen)."""
@@ -318,24 +323,16 @@ class BranchInputs:
 
     def __call__(self, texts: list[str | None], role: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit topic embeddings (zero for a missing text) and the presence mask."""
-        network, config = self.scorer.network, self.scorer.config
-        hidden = network.encoder.config.hidden_size
-        present = torch.tensor([bool(t and t.strip()) for t in texts], dtype=torch.bool)
-        given = [i for i, p in enumerate(present.tolist()) if p]
-        out = torch.zeros(len(texts), hidden)
-        if not given:
-            return out, present
-        if role == "comment":
-            clean = [normalise_with_offsets(texts[i])[0] for i in given]
-        else:
-            clean = [normalise(texts[i]) for i in given]
-        head = 1.0 if role == "article" else config.head_fraction
-        encoded = encode_texts(self.scorer.tokenizer, clean, max_length=self.lengths[role],
-                               head_fraction=head)
-        ids, mask = pad_batch(encoded, pad_id=self.scorer.tokenizer.pad_token_id)
-        _, topic = network.encode(ids, mask, toxicity=False)
-        out = out.to(topic.dtype).index_put((torch.as_tensor(given),), topic)
-        return out, present
+        network, tokenizer = self.scorer.network, self.scorer.tokenizer
+
+        def embed(given: list[str]) -> torch.Tensor:
+            clean, head = prepared(given, role, self.scorer.config.head_fraction)
+            encoded = encode_texts(tokenizer, clean, max_length=self.lengths[role],
+                                   head_fraction=head)
+            ids, mask = pad_batch(encoded, pad_id=tokenizer.pad_token_id)
+            return network.encode(ids, mask, toxicity=False)[1]
+
+        return with_presence(texts, network.encoder.config.hidden_size, embed)
 
 
 def fitting_negatives(inputs: BranchInputs, records: list[Record], *, margin: float,
@@ -348,23 +345,32 @@ def fitting_negatives(inputs: BranchInputs, records: list[Record], *, margin: fl
     own = {r.text: r for r in records if r.meta.get("pair") == "own"}
     negatives = [i for i, r in enumerate(records)
                  if r.meta.get("pair") in ("hard", "random") and r.text in own]
+    chosen = [records[i] for i in negatives]
+    sides = [*chosen, *(own[r.text] for r in chosen)]
 
-    def fit(comment: torch.Tensor, chosen: list[Record]) -> torch.Tensor:
-        articles, parents = _record_contexts(chosen)
-        best = torch.full((len(chosen),), -2.0)
-        for texts, role in ((articles, "article"), (parents, "parent")):
-            vectors, present = inputs(texts, role)
-            best = torch.where(present, torch.maximum(best, (comment * vectors).sum(-1)), best)
-        return best
+    def distinct(texts: list[str | None], role: str) -> dict[str, torch.Tensor]:
+        """Each distinct present text embedded once (threads share their article)."""
+        texts = list(dict.fromkeys(t for t in texts if t and t.strip()))
+        found: dict[str, torch.Tensor] = {}
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start:start + batch_size]
+            found.update(zip(chunk, inputs(chunk, role)[0], strict=True))
+        return found
 
-    dropped = set()
     with torch.inference_mode():
-        for start in range(0, len(negatives), batch_size):
-            rows = negatives[start:start + batch_size]
-            chosen = [records[i] for i in rows]
-            comment, _ = inputs([r.text for r in chosen], "comment")
-            gaps = fit(comment, [own[r.text] for r in chosen]) - fit(comment, chosen)
-            dropped.update(i for i, gap in zip(rows, gaps.tolist(), strict=True) if gap < margin)
+        comments = distinct([r.text for r in chosen], "comment")
+        articles = distinct([article_content(r) for r in sides], "article")
+        parents = distinct([r.parent for r in sides], "parent")
+
+    def fit(comment: torch.Tensor, record: Record) -> float:
+        """The better cosine of the comment with the record's article and parent."""
+        context = [vectors[text] for vectors, text in ((articles, article_content(record)),
+                                                       (parents, record.parent))
+                   if text in vectors]
+        return max((float(comment @ vector) for vector in context), default=-2.0)
+
+    dropped = {i for i, r in zip(negatives, chosen, strict=True)
+               if fit(comments[r.text], own[r.text]) - fit(comments[r.text], r) < margin}
     log.info("fit margin %.2f: %d of %d other-thread negatives dropped", margin, len(dropped),
              len(negatives))
     return [r for i, r in enumerate(records) if i not in dropped]
@@ -398,9 +404,8 @@ def tune_topic_branch(scorer: Scorer, records: list[Record], *, steps: int, batc
                 order += torch.randperm(len(records), generator=generator).tolist()
             batch = [records[order.pop()] for _ in range(min(batch_size, len(records)))]
             comment, _ = inputs([r.text for r in batch], "comment")
-            articles, parents = _record_contexts(batch)
-            article, has_article = inputs(articles, "article")
-            parent, has_parent = inputs(parents, "parent")
+            article, has_article = inputs([article_content(r) for r in batch], "article")
+            parent, has_parent = inputs([r.parent for r in batch], "parent")
             logits = network.context_logit(comment, article, parent, has_article=has_article,
                                            has_parent=has_parent)
             target = torch.tensor([r.labels[ATTRIBUTE] for r in batch])
