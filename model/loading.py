@@ -34,11 +34,10 @@ log = logging.getLogger(__name__)
 Backend = Literal["auto", "onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 # Bump when the graphs' inputs/outputs or the build recipe change: old caches then rebuild.
-RUNTIME_FORMAT = "onnx-v6"
+RUNTIME_FORMAT = "onnx-v7"
 MANIFEST = "runtime.json"
-# The comment graph's weights (comments without context; the graphs for comments with context
-# are fp32 in every form). int8 (the layer matrices, SmoothQuant and FFN-down's outlier split:
-# model.runtime_build) is the default: 1.72x fp32's throughput, and every attribute's validation
+# The encoder graphs' weights (comments with and without context, and context texts). int8 (the
+# layer matrices, SmoothQuant and FFN-down's outlier split: model.runtime_build) is the default: 1.72x fp32's throughput, and every attribute's validation
 # ROC-AUC within 0.0035 of PyTorch's (benchmarks/RESULTS.md section 5). fp32 gives PyTorch's
 # scores exactly.
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")

@@ -1,5 +1,5 @@
 """Build the runtime form of an artifact: ONNX graphs of the network, fused by ONNX Runtime's
-transformer optimizer, with the comment graph's layers in int8 (the default) or everything fp32.
+transformer optimizer, with the encoder graphs' layers in int8 (the default) or everything fp32.
 Needs PyTorch, ``onnx`` and ``onnxruntime``; the result is loaded by ``model.runtime`` without
 PyTorch. Called through ``model.loading.build_runtime`` (``civility build-runtime
 [--precision int8|fp32]``).
@@ -8,8 +8,9 @@ Four graphs, so that a comment without context never pays for the topic branch:
 
     comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top;
                         int8 layer matrices, or fp32)
-    comment_topic.onnx  ids, mask -> the same plus the comment's unit topic embedding (fp32)
-    embed.onnx          ids, mask -> unit topic embedding of a context text (fp32)
+    comment_topic.onnx  ids, mask -> the same plus the comment's unit topic embedding (int8
+                        layer matrices, or fp32)
+    embed.onnx          ids, mask -> unit topic embedding of a context text (int8 or fp32)
     context_head.onnx   comment, article, parent embeddings and flags -> off-topic logit (fp32)
 
 int8 is dynamic quantisation (weights per channel, activations per call with one scale per
@@ -42,12 +43,12 @@ from model.text import normalise
 
 log = logging.getLogger(__name__)
 
-# Only the no-context graph can be int8. The topic embedding that off_topic reads is fragile:
-# measured on the coalition thread, int8 anywhere on its path (trunk, topic layers or context
-# embeddings) moved off_topic's ROC-AUC by 0.04-0.09, and int8 in ``comment_topic`` moved
-# incivility's by 0.012; fp32 graphs match PyTorch to 1e-6. Contexts are encoded once and
-# cached, so ``embed`` in fp32 costs little; a comment with context pays fp32 for 9 layers.
-QUANTISED_GRAPHS = ("comment",)
+# Every encoder graph is int8 in the int8 form, the topic branch included. An earlier recipe (int8
+# without SmoothQuant or the outlier split) moved off_topic's ROC-AUC on the coalition thread by
+# 0.04-0.09 and was kept off the topic path; with this recipe, on 4,259 validation comments with
+# context, off_topic moved by +0.0006, incivility +0.0002 and personal_attack +0.0003, at 1.37x the
+# throughput of the fp32 topic path (benchmarks/RESULTS.md section 5).
+QUANTISED_GRAPHS = ENCODER_GRAPHS
 TOKEN_INPUTS = ("input_ids", "attention_mask")
 CONTEXT_INPUTS = ("comment", "article", "parent", "has_article", "has_parent")
 # int8: the transformer layers' matrices (``weight_nodes``' families), after SmoothQuant with
@@ -379,15 +380,15 @@ def quantise_dynamic(source: Path, target: Path, nodes: list[str], *,
 
 WEIGHTS = {
     "fp32": "fp32",
-    "int8": (f"int8 dynamic, per channel (comment graph's layers: SmoothQuant {SMOOTHING}, "
-             f"FFN-down's {OUTLIER_CHANNELS} outlier channels split off); fp32 (its embeddings, "
-             "heads and outlier channels; comment_topic, embed)"),
+    "int8": (f"int8 dynamic, per channel (the encoder graphs' layers: SmoothQuant {SMOOTHING}, "
+             f"FFN-down's {OUTLIER_CHANNELS} outlier channels split off); fp32 (their embeddings, "
+             "heads and outlier channels; context_head)"),
 }
 
 
 def build(artifact_dir: Path, output: Path, *, key: str, precision: str) -> Path:
     """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created),
-    with the ``comment`` graph's weights at ``precision`` (``WEIGHTS``' keys)."""
+    with the encoder graphs' weights at ``precision`` (``WEIGHTS``' keys)."""
     if precision not in WEIGHTS:
         raise ValueError(f"precision must be one of {', '.join(WEIGHTS)}, not {precision!r}")
     import onnxruntime
