@@ -115,19 +115,20 @@ class OnnxScorer(ScorerBase):
         return open_session(self.runtime_dir / f"{name}.onnx", threads=self.threads)
 
     # ---- the two network calls -----------------------------------------------------------
-    def _forward(
-        self, ids: np.ndarray, mask: np.ndarray, context: ContextBatch | None
-    ) -> dict[str, np.ndarray]:
+    def _forward(self, ids: np.ndarray, mask: np.ndarray, *, topic: bool) -> dict[str, np.ndarray]:
         tokens = {"input_ids": ids, "attention_mask": mask}
-        if context is None:
+        if not topic:
             logits, span_logits = self._session("comment").run(None, tokens)
             return {"logits": logits, "span_logits": span_logits}
-        logits, span_logits, topic = self._session("comment_topic").run(None, tokens)
+        logits, span_logits, embedding = self._session("comment_topic").run(None, tokens)
+        return {"logits": logits, "span_logits": span_logits, "topic": embedding}
+
+    def _context_logit(self, topic: np.ndarray, context: ContextBatch) -> np.ndarray:
         [context_logit] = self._session("context_head").run(None, {
             "comment": topic, "article": context.article, "parent": context.parent,
             "has_article": context.has_article, "has_parent": context.has_parent,
         })
-        return {"logits": logits, "span_logits": span_logits, "context_logit": context_logit}
+        return context_logit
 
     def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         [topic] = self._session("embed").run(None, {"input_ids": ids, "attention_mask": mask})

@@ -100,26 +100,26 @@ class Scorer(ScorerBase):
         return path
 
     # ---- the two network calls -----------------------------------------------------------
-    def _forward(
-        self, ids: np.ndarray, mask: np.ndarray, context: ContextBatch | None
-    ) -> dict[str, np.ndarray]:
+    def _forward(self, ids: np.ndarray, mask: np.ndarray, *, topic: bool) -> dict[str, np.ndarray]:
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
-            if context is None:
-                result = self.network(ids_t, mask_t, topic=False)
-            else:
-                result = self.network(
-                    ids_t,
-                    mask_t,
-                    article=torch.from_numpy(context.article),
-                    parent=torch.from_numpy(context.parent),
-                    has_article=torch.from_numpy(context.has_article),
-                    has_parent=torch.from_numpy(context.has_parent),
-                )
-        out = {name: result[name].float().numpy() for name in ("logits", "span_logits")}
-        if context is not None:
-            out["context_logit"] = result["context_logit"].float().numpy()
-        return out
+            states, embedding = self.network.encode(ids_t, mask_t, topic=topic)
+            out = self.network.comment_heads(states, embedding, mask_t)
+        result = {name: out[name].float().numpy() for name in ("logits", "span_logits")}
+        if topic:
+            result["topic"] = embedding.float().numpy()
+        return result
+
+    def _context_logit(self, topic: np.ndarray, context: ContextBatch) -> np.ndarray:
+        with torch.inference_mode():
+            logits = self.network.context_logit(
+                torch.from_numpy(topic),
+                torch.from_numpy(context.article),
+                torch.from_numpy(context.parent),
+                has_article=torch.from_numpy(context.has_article),
+                has_parent=torch.from_numpy(context.has_parent),
+            )
+        return logits.float().numpy()
 
     def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode():

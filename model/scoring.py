@@ -1,7 +1,7 @@
 """What every form of the scorer shares, without PyTorch: input coercion, normalisation,
 tokenisation, length-sorted batching, the context-embedding cache, calibration, flags and
-results. A form (the PyTorch ``Scorer``, the ONNX Runtime ``OnnxScorer``) supplies only the two
-network calls, ``_forward`` and ``_embed``, on padded numpy batches."""
+results. A form (the PyTorch ``Scorer``, the ONNX Runtime ``OnnxScorer``) supplies only the
+network calls, ``_forward``, ``_context_logit`` and ``_embed``, on padded numpy batches."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ from model.text import normalise, normalise_with_offsets
 # longest. Measured (int8 form, 480 real comments): groups of 10 random comments, batches of
 # 8, 95 -> 195 comments/s; the whole length-sorted corpus unchanged (218 vs 219).
 MAX_PADDING = 0.1
+# Comments per call of the context head (a small MLP on embeddings; articles and parents are
+# embedded per chunk, length-sorted, through the cache).
+CONTEXT_CHUNK = 256
 
 
 @dataclass
@@ -41,8 +44,8 @@ class ContextBatch:
 class ScorerBase:
     """Scores comments for incivility, personal attacks, off-topic drift and more.
 
-    Subclasses implement ``_forward`` and ``_embed``; everything else is here, so every form
-    returns identical result structures.
+    Subclasses implement ``_forward``, ``_context_logit`` and ``_embed``; everything else is
+    here, so every form returns identical result structures.
     """
 
     precision: str | None = "fp32"  # of the comment graph's weights (a runtime form's own)
@@ -67,11 +70,14 @@ class ScorerBase:
         self._cache_lock = threading.Lock()  # the service scores from several threads
 
     # ---- what a form supplies -----------------------------------------------------------------
-    def _forward(
-        self, ids: np.ndarray, mask: np.ndarray, context: ContextBatch | None
-    ) -> dict[str, np.ndarray]:
-        """``logits`` (B, comment attributes) and ``span_logits`` (B, T); with ``context`` also
-        ``context_logit`` (B,). Without context the topic branch need not run."""
+    def _forward(self, ids: np.ndarray, mask: np.ndarray, *, topic: bool) -> dict[str, np.ndarray]:
+        """``logits`` (B, comment attributes) and ``span_logits`` (B, T); with ``topic`` also the
+        comments' unit topic embeddings ``topic`` (B, H). Without it the topic branch need not
+        run."""
+        raise NotImplementedError
+
+    def _context_logit(self, topic: np.ndarray, context: ContextBatch) -> np.ndarray:
+        """Off-topic logits (B,) from the comments' topic embeddings and their contexts."""
         raise NotImplementedError
 
     def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -100,7 +106,9 @@ class ScorerBase:
 
         Used by ``score`` and by training-time calibration. Comments with context and without
         are batched apart (only the former need the topic branch), each group in batches of
-        similar length padded to their longest.
+        similar length padded to their longest. The context head runs once the comments with
+        context are encoded, so a parent scored in the same call (or any earlier one, through
+        the cache) is not encoded again as a context.
         """
         normalised = [normalise_with_offsets(c.text) for c in comments]
         encoded = encode_texts(
@@ -114,15 +122,17 @@ class ScorerBase:
         for with_context in (False, True):
             group = [i for i, f in enumerate(flags) if f is with_context]
             lengths = [len(encoded[i].input_ids) for i in group]
+            topics: dict[int, np.ndarray] = {}
             for batch in length_sorted_batches(lengths, batch_size, max_padding=MAX_PADDING):
                 rows = [group[k] for k in batch]
-                self._score_batch(
-                    [comments[i] for i in rows],
-                    [encoded[i] for i in rows],
-                    [out[i] for i in rows],
-                    spans=spans,
-                    with_context=with_context,
-                )
+                topics.update(zip(rows, self._score_batch(
+                    [encoded[i] for i in rows], [out[i] for i in rows],
+                    spans=spans, topic=with_context,
+                ), strict=True))
+            if with_context and group:
+                self._score_context([comments[i] for i in group],
+                                    np.stack([topics[i] for i in group]),
+                                    [out[i] for i in group])
         if spans:
             for row, (_, index), enc, comment in zip(out, normalised, encoded, comments,
                                                      strict=True):
@@ -130,31 +140,41 @@ class ScorerBase:
         return out
 
     def _score_batch(
-        self,
-        comments: list[Comment],
-        encoded: list[Encoded],
-        rows: list[dict],
-        *,
-        spans: bool,
-        with_context: bool,
-    ) -> None:
+        self, encoded: list[Encoded], rows: list[dict], *, spans: bool, topic: bool
+    ) -> np.ndarray:
+        """Fill ``rows`` with the comment heads' logits (and span probabilities); return the
+        comments' topic embeddings (B, H) with ``topic``, else an empty (B, 0) array."""
         ids, mask = pad_arrays(encoded, pad_id=self.tokenizer.pad_token_id)
-        context = self._context_batch(comments) if with_context else None
-        result = self._forward(ids, mask, context)
+        result = self._forward(ids, mask, topic=topic)
         names = self.config.comment_attributes
-        context_names = [n for n in self.config.attributes if n not in names]
         for j, (row, logits) in enumerate(zip(rows, result["logits"].tolist(), strict=True)):
             row["logits"] = dict(zip(names, logits, strict=True))
-            if context is not None:
-                off_topic = float(result["context_logit"][j])
-                row["logits"].update((name, off_topic) for name in context_names)
             if spans:
                 row["span_probs"] = sigmoid(result["span_logits"][j, : len(encoded[j].input_ids)])
+        return result["topic"] if topic else np.empty((len(rows), 0), dtype=np.float32)
+
+    def _score_context(self, comments: list[Comment], topic: np.ndarray,
+                       rows: list[dict]) -> None:
+        """Add the off-topic logit to ``rows``: the context head on the comments' ``topic``
+        embeddings and their articles' and parents' embeddings (cached; a parent among these
+        comments is looked up, not encoded)."""
+        if self.config.max_length == self.config.context_max_length:
+            # a comment's topic embedding is its embedding as a parent: same text preparation,
+            # same length budget, same branch
+            self._cache_put([self._context_key(c.text, self.config.head_fraction)
+                             for c in comments], topic)
+        context_names = [n for n in self.config.attributes
+                         if n not in self.config.comment_attributes]
+        for start in range(0, len(comments), CONTEXT_CHUNK):
+            chunk = slice(start, start + CONTEXT_CHUNK)
+            logits = self._context_logit(topic[chunk], self._context_batch(comments[chunk]))
+            for row, off_topic in zip(rows[chunk], logits.tolist(), strict=True):
+                row["logits"].update((name, off_topic) for name in context_names)
 
     # ---- context ------------------------------------------------------------------------------
     def embed_context(self, texts: list[str], *, head_fraction: float = 1.0) -> np.ndarray:
         """Unit embeddings (n, H) of context texts (articles, parents), cached by content."""
-        keys = [hashlib.sha1(f"{head_fraction}:{t}".encode()).hexdigest() for t in texts]
+        keys = [self._context_key(t, head_fraction) for t in texts]
         with self._cache_lock:
             known = {k: self._context_cache.get(k) for k in keys}
         missing = list({k: i for i, k in enumerate(keys) if known[k] is None}.values())
@@ -173,13 +193,23 @@ class ScorerBase:
                 vectors += zip(batch, self._embed(ids, mask), strict=True)
             for position, vector in vectors:
                 known[keys[missing[position]]] = vector
+        vectors = np.stack([known[k] for k in keys])
+        self._cache_put(keys, vectors)
+        return vectors
+
+    @staticmethod
+    def _context_key(text: str, head_fraction: float) -> str:
+        return hashlib.sha1(f"{head_fraction}:{text}".encode()).hexdigest()
+
+    def _cache_put(self, keys: list[str], vectors: np.ndarray) -> None:
+        """Store (or refresh) context embeddings, dropping the least recently used past the
+        cache's size."""
         with self._cache_lock:
-            for key in keys:
-                self._context_cache[key] = known[key]
+            for key, vector in zip(keys, vectors, strict=True):
+                self._context_cache[key] = vector
                 self._context_cache.move_to_end(key)
             while len(self._context_cache) > self._context_cache_size:
                 self._context_cache.popitem(last=False)
-        return np.stack([known[k] for k in keys])
 
     def _context_vectors(
         self, texts: list[str | None], *, head_fraction: float

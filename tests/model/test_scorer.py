@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -149,6 +150,56 @@ def test_mixed_batch_scores_context_only_where_given(tiny_scorer):
     assert [r.scores["off_topic"] is None for r in results] == [True, False, False, True]
     for item, result in zip(items, results, strict=True):
         assert_same_scores(result.scores, tiny_scorer.score(item).scores)
+
+
+def counting_embeds(scorer: Scorer) -> list[int]:
+    """Record the batch size of every context-encoder call of ``scorer``."""
+    calls: list[int] = []
+    encode = scorer._embed
+    scorer._embed = lambda ids, mask: (calls.append(len(ids)), encode(ids, mask))[1]
+    return calls
+
+
+def with_lengths(scorer: Scorer, context_max_length: int) -> Scorer:
+    config = dataclasses.replace(scorer.config, context_max_length=context_max_length)
+    return Scorer(scorer.network, scorer.tokenizer, config, thresholds=scorer.thresholds,
+                  calibration=scorer.calibration)
+
+
+ARTICLE = {"title": "council budget", "text": "the council cut the library hours"}
+PARENT = "the library hours matter more than the roads"
+REPLY = {"text": "roads matter too", "article": ARTICLE, "parent": PARENT}
+
+
+def test_a_scored_comment_is_not_encoded_again_as_a_parent(tiny_scorer):
+    """With equal length budgets a comment's topic embedding is its embedding as a parent: a
+    reply to an already scored comment (or one in the same call) costs no context encoding."""
+    scorer = with_lengths(tiny_scorer, tiny_scorer.config.max_length)
+    calls = counting_embeds(scorer)
+    scorer.score({"text": PARENT, "article": ARTICLE})
+    assert calls == [1]  # the article
+    reply = scorer.score(REPLY)
+    assert calls == [1]
+    fresh = with_lengths(tiny_scorer, tiny_scorer.config.max_length)
+    fresh_calls = counting_embeds(fresh)
+    assert_same_scores(reply.scores, fresh.score(REPLY).scores)  # article and parent encoded
+    assert sorted(fresh_calls) == [1, 1]
+    together = with_lengths(tiny_scorer, tiny_scorer.config.max_length)
+    together_calls = counting_embeds(together)
+    both = together.score([REPLY, {"text": PARENT, "article": ARTICLE}])
+    assert together_calls == [1]
+    assert_same_scores(both[0].scores, reply.scores)
+
+
+def test_parents_are_encoded_when_the_length_budgets_differ(tiny_scorer):
+    """The tiny model reads comments to 32 tokens and contexts to 48: a long parent's context
+    embedding is not its comment embedding, so it is encoded."""
+    scorer = with_lengths(tiny_scorer, tiny_scorer.config.context_max_length)
+    assert scorer.config.context_max_length != scorer.config.max_length
+    calls = counting_embeds(scorer)
+    scorer.score({"text": PARENT, "article": ARTICLE})
+    scorer.score(REPLY)
+    assert calls == [1, 1]
 
 
 # ---- normalisation -------------------------------------------------------------------------------
