@@ -10,6 +10,9 @@ Measures, with every attribute scored and spans off:
   rounds that alternate the forms (other jobs on the machine hit each form alike);
 * throughput with context: the coalition thread's comments with their article and parent
   (context embeddings cached after the first pass, as a server sees a thread);
+* a thread stream: the same comments one call each, in thread order, from an empty context
+  cache, as a publishing system sends them (the article is encoded once; each parent was
+  scored before its replies, so its embedding is reused);
 * one comment at a time: latency p50/p95/p99;
 * what surrounds the encoder: normalisation + tokenisation, and JSON encoding of results.
 """
@@ -64,6 +67,15 @@ def single_latencies(scorer, comments) -> list[float]:
         scorer.score(comment)
         out.append(time.perf_counter() - started)
     return out
+
+
+def stream_throughput(scorer, comments) -> float:
+    """Comments/s scoring ``comments`` one call each from an empty context cache."""
+    scorer.clear_context_cache()
+    started = time.perf_counter()
+    for comment in comments:
+        scorer.score(comment)
+    return len(comments) / (time.perf_counter() - started)
 
 
 def threaded_comments() -> list[Comment]:
@@ -125,6 +137,9 @@ def main() -> None:
             continue
         scorer.score(context[:22])  # articles and parents into the cache
         context_rates[name] = max(throughput(scorer, context) for _ in range(args.rounds))
+    stream_rates = {name: max(stream_throughput(scorer, threaded_comments())
+                              for _ in range(args.rounds))
+                    for name, scorer in forms.items() if scorer is not base}
 
     latencies = {name: latency_summary(single_latencies(
         scorer, comments[: args.single if scorer is not base else args.base_n // 2]))
@@ -147,12 +162,13 @@ def main() -> None:
         rows.append([
             name, round(best[name], 1), round(prefix_rates[name], 1),
             round(context_rates[name], 1) if name in context_rates else "-",
+            round(stream_rates[name], 1) if name in stream_rates else "-",
             latencies[name]["p50_ms"], latencies[name]["p95_ms"], latencies[name]["p99_ms"],
             f"{best[name] / best[torch_name]:.2f}x" if name != base_name else
             f"{prefix_rates[name] / prefix_rates[torch_name]:.2f}x (first {len(subset)})",
         ])
     print(table(["form", f"comments/s ({len(texts)})", f"comments/s (first {len(subset)})",
-                 "comments/s with context", "1 comment p50 ms", "p95 ms", "p99 ms",
+                 "comments/s with context", "thread stream comments/s", "1 comment p50 ms", "p95 ms", "p99 ms",
                  "throughput vs PyTorch"], rows))
     per_comment_us = 1e6 / best[runtime_name]
     print(f"around the encoder (runtime): normalise + tokenise {preprocess_us:.0f} us/comment, "
@@ -172,6 +188,7 @@ def main() -> None:
         "comments": len(texts), "mean_tokens": round(mean_tokens, 1), "rounds": args.rounds,
         "throughput_best": best, "throughput_rounds": rates, "throughput_prefix": prefix_rates,
         "prefix": len(subset), "throughput_with_context": context_rates,
+        "thread_stream": stream_rates,
         "single_comment_latency": latencies, "preprocess_us_per_comment": round(preprocess_us),
         "json_us_per_comment": round(json_us),
         "ratios": {name: {"vs_pytorch": best[name] / best[torch_name],

@@ -197,6 +197,11 @@ class ScorerBase:
         self._cache_put(keys, vectors)
         return vectors
 
+    def clear_context_cache(self) -> None:
+        """Forget every cached article, parent and comment embedding."""
+        with self._cache_lock:
+            self._context_cache.clear()
+
     @staticmethod
     def _context_key(text: str, head_fraction: float) -> str:
         return hashlib.sha1(f"{head_fraction}:{text}".encode()).hexdigest()

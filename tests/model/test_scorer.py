@@ -180,6 +180,9 @@ def test_a_scored_comment_is_not_encoded_again_as_a_parent(tiny_scorer):
     assert calls == [1]  # the article
     reply = scorer.score(REPLY)
     assert calls == [1]
+    scorer.clear_context_cache()
+    scorer.score(REPLY)
+    assert calls == [1, 1, 1]  # the article and the parent again
     fresh = with_lengths(tiny_scorer, tiny_scorer.config.max_length)
     fresh_calls = counting_embeds(fresh)
     assert_same_scores(reply.scores, fresh.score(REPLY).scores)  # article and parent encoded
