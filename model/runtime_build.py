@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 import time
 import warnings
@@ -46,8 +47,8 @@ log = logging.getLogger(__name__)
 # Every encoder graph is int8 in the int8 form, the topic branch included. An earlier recipe (int8
 # without SmoothQuant or the outlier split) moved off_topic's ROC-AUC on the coalition thread by
 # 0.04-0.09 and was kept off the topic path; with this recipe, on 4,259 validation comments with
-# context, off_topic moved by +0.0006, incivility +0.0002 and personal_attack +0.0003, at 1.37x the
-# throughput of the fp32 topic path (benchmarks/RESULTS.md section 5).
+# context, off_topic moved by -0.0001, incivility +0.0005 and personal_attack +0.0003, and those
+# comments scored 1.75x as fast as in the fp32 form (benchmarks/RESULTS.md section 5).
 QUANTISED_GRAPHS = ENCODER_GRAPHS
 TOKEN_INPUTS = ("input_ids", "attention_mask")
 CONTEXT_INPUTS = ("comment", "article", "parent", "has_article", "has_parent")
@@ -122,8 +123,58 @@ def _export(module: nn.Module, inputs: tuple, path: Path, *, names: tuple, outpu
         )
 
 
+def split_branch_points(model) -> int:
+    """Give each branch its own copy of a tensor that two transformer layers read, in place.
+
+    The comment-with-topic graph forks after the shared trunk: the trunk's last LayerNorm feeds
+    the first layer of the fine-tuned top and of the topic branch. ONNX Runtime's attention
+    fusion wants exactly one layer's Q, K and V MatMuls on its input, so it left both of those
+    layers unfused, which also kept their matrices out of int8 (``weight_nodes`` finds a
+    layer's matrices from its fused ``Attention``). Each branch after the first gets its own
+    copy of the producing node (exact: the same op on the same inputs), with its own copies of
+    the node's weights, or ONNX Runtime's common-subexpression elimination merges the copies
+    again before the fusion. Consumers are grouped by the first part of their exported name
+    (``/layer.3``, ``/topic_layers.0``). Returns the copies made."""
+    import onnx
+
+    initializers = {i.name: i for i in model.graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    producers = {output: node for node in model.graph.node for output in node.output}
+    copies = 0
+    for tensor, readers in consumers.items():
+        if sum(r.op_type == "MatMul" for r in readers) <= 3 or tensor not in producers:
+            continue
+        groups: dict[str, list] = {}
+        for reader in readers:
+            groups.setdefault(reader.name.split("/")[1], []).append(reader)
+        source = producers[tensor]
+        position = list(model.graph.node).index(source) + 1
+        for branch, members in list(groups.items())[1:]:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(source)
+            copy.name = f"{source.name}_for_{branch}"
+            copy.output[:] = [f"{output}_for_{branch}" for output in source.output]
+            for slot, name in enumerate(copy.input):
+                if name in initializers:
+                    weight = onnx.TensorProto()
+                    weight.CopyFrom(initializers[name])
+                    weight.name = copy.input[slot] = f"{name}_for_{branch}"
+                    model.graph.initializer.append(weight)
+            model.graph.node.insert(position, copy)
+            for member in members:
+                member.input[:] = [f"{name}_for_{branch}" if name == tensor else name
+                                   for name in member.input]
+            copies += 1
+    return copies
+
+
 def export_graphs(scorer: Scorer, directory: Path) -> None:
     """Export the four fp32 graphs of ``scorer``'s network into ``directory``."""
+    import onnx
+
     network = scorer.network.eval()
     _eager_attention(network)
     ids = torch.full((2, 16), scorer.tokenizer.pad_token_id + 5, dtype=torch.long)
@@ -138,8 +189,11 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
         ("embed", _EmbedGraph(network), ("topic",)),
     ):
         dynamic = {**tokens, **{o: per_comment[o] for o in outputs}}
-        _export(module, (ids, mask), directory / f"{name}.onnx", names=TOKEN_INPUTS,
-                outputs=outputs, dynamic=dynamic)
+        path = directory / f"{name}.onnx"
+        _export(module, (ids, mask), path, names=TOKEN_INPUTS, outputs=outputs, dynamic=dynamic)
+        graph = onnx.load(str(path))
+        if split_branch_points(graph):
+            onnx.save(graph, str(path))
     hidden = network.heads.in_features
     vectors = tuple(torch.nn.functional.normalize(torch.randn(2, hidden), dim=-1)
                     for _ in range(3))
@@ -149,30 +203,45 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
             dynamic={name: {0: "batch"} for name in (*CONTEXT_INPUTS, "context_logit")})
 
 
-def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, int | None]]:
+# A transformer layer's module in exported node names: ``/layer.3/...``, ``/topic_layers.0/...``
+LAYER_NAME = re.compile(r"/((?:topic_layers|layer)\.\d+)/")
+
+
+def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, str | None]]:
     """``(family, layer)`` of every node of a fused BERT graph that multiplies by a weight:
-    ``embed``; per layer ``qkv`` (the k-th ``Attention`` node), ``attn_out`` (H x H),
-    ``ffn_up`` (H x I) and ``ffn_down`` (I x H); and ``heads`` (after a layer's FFN-down)."""
+    ``embed``; per layer ``qkv`` (a fused ``Attention``, or an unfused Q, K or V matrix),
+    ``attn_out`` (H x H), ``ffn_up`` (H x I) and ``ffn_down`` (I x H); and ``heads`` (outside
+    every layer). ``layer`` is the layer's module (``layer.3``, ``topic_layers.0``), read from
+    the exported node names (a fused ``Attention``'s from the node reading its output), not
+    from graph order: the graph with the topic branch interleaves the two branches' layers."""
     shapes = {i.name: tuple(i.dims) for i in model.graph.initializer}
-    layer, past_layer, found = -1, False, {}
+    readers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+
+    def layer_of(*nodes) -> str | None:
+        return next((m.group(1) for n in nodes if (m := LAYER_NAME.search(n.name))), None)
+
+    found: dict[str, tuple[str, str | None]] = {}
     for node in model.graph.node:
         if node.op_type == "EmbedLayerNormalization":
             found[node.name] = ("embed", None)
         elif node.op_type == "Attention":
-            layer, past_layer = layer + 1, False
-            found[node.name] = ("qkv", layer)
+            found[node.name] = ("qkv", layer_of(*readers.get(node.output[0], [])))
         elif node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 \
                 and node.input[1] in shapes:
             rows, cols = shapes[node.input[1]]
             if node.op_type == "Gemm":  # the exported classifier is Gemm(transB=1)
                 rows, cols = cols, rows
-            family = ("attn_out" if rows == cols == hidden_size
-                      else "ffn_up" if rows == hidden_size else "ffn_down")
-            if past_layer or layer < 0:  # after a layer's FFN-down: a head
+            layer = layer_of(node)
+            if layer is None:
                 found[node.name] = ("heads", None)
+            elif "/attention/self/" in node.name:
+                found[node.name] = ("qkv", layer)
             else:
-                found[node.name] = (family, layer)
-                past_layer = family == "ffn_down"
+                found[node.name] = ("attn_out" if rows == cols == hidden_size
+                                    else "ffn_up" if rows == hidden_size else "ffn_down", layer)
     return found
 
 

@@ -160,7 +160,8 @@ def test_int8_preparation_smooths_and_splits_without_changing_fp32_results(fp32_
     found = [f for f, _ in families.values()]
     assert {f: found.count(f) for f in INT8_FAMILIES} == dict.fromkeys(INT8_FAMILIES, layers)
     assert "embed" in found and "heads" in found
-    assert {k for f, k in families.values() if f in INT8_FAMILIES} == set(range(layers))
+    assert {k for f, k in families.values() if f in INT8_FAMILIES} == {
+        f"layer.{i}" for i in range(layers)}
 
     def run(graph, ids, mask):
         return open_session(graph.SerializeToString()).run(
