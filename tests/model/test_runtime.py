@@ -145,6 +145,21 @@ def test_int8_form_quantises_the_layers_and_keeps_embeddings_and_heads_fp32(int8
     assert "MatMul" in ops  # the heads
 
 
+def test_every_layer_of_every_encoder_graph_is_fused_and_int8(int8_runtime):
+    """The graph with the topic branch forks after the trunk; both branches' first layers
+    must be fused and quantised like the rest (split_branch_points, weight_nodes by name)."""
+    import onnx
+
+    config = int8_runtime.config
+    layers = config.encoder["num_hidden_layers"]
+    for graph, expected in (("comment", layers), ("comment_topic", layers + config.topic_layers),
+                            ("embed", layers)):
+        ops = [n.op_type for n in onnx.load(str(int8_runtime.runtime_dir / f"{graph}.onnx"))
+               .graph.node]
+        assert ops.count("QAttention") == expected and "Softmax" not in ops, graph
+        assert ops.count("MatMulInteger") == 3 * expected, graph  # attn_out, FFN up and down
+
+
 def test_int8_preparation_smooths_and_splits_without_changing_fp32_results(fp32_runtime):
     """SmoothQuant's rescaling and FFN-down's outlier split are exact before quantisation:
     every output of the fp32 comment graph stays put, over inputs other than the ones the peaks

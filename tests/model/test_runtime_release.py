@@ -125,3 +125,18 @@ def test_default_form_flags_agree_with_pytorch_on_almost_every_comment(scored):
     differing = sum(a.flags != b.flags for a, b in zip(scored["default"], scored["pytorch"],
                                                        strict=True))
     assert differing <= 0.05 * len(scored["pytorch"]), differing
+
+
+def test_default_form_fuses_and_quantises_every_layer_of_the_release():
+    """The release's graph with the topic branch forks after 3 shared layers: ONNX Runtime's
+    attention fusion left both branches' first layers unfused (and fp32) until
+    ``split_branch_points``. 6 encoder layers plus 3 topic layers, each one QAttention and
+    three int8 matrices (attention output, FFN up, FFN down)."""
+    import onnx
+
+    directory = build_runtime(RELEASE_DIR)
+    config = OnnxScorer.from_pretrained(RELEASE_DIR, directory).config
+    layers = config.encoder["num_hidden_layers"] + config.topic_layers
+    ops = [n.op_type for n in onnx.load(str(directory / "comment_topic.onnx")).graph.node]
+    assert (ops.count("QAttention"), ops.count("MatMulInteger")) == (layers, 3 * layers)
+    assert "Softmax" not in ops
