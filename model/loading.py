@@ -37,9 +37,9 @@ BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 RUNTIME_FORMAT = "onnx-v8"
 MANIFEST = "runtime.json"
 # The encoder graphs' weights (comments with and without context, and context texts). int8 (the
-# layer matrices, SmoothQuant and FFN-down's outlier split: model.runtime_build) is the default: 1.72x fp32's throughput, and every attribute's validation
-# ROC-AUC within 0.0035 of PyTorch's (benchmarks/RESULTS.md section 5). fp32 gives PyTorch's
-# scores exactly.
+# layer matrices, SmoothQuant and FFN-down's outlier split: model.runtime_build) is the default:
+# 1.70x fp32's throughput (1.76x with context), and every attribute's validation ROC-AUC within
+# 0.0035 of PyTorch's (benchmarks/RESULTS.md section 5). fp32 gives PyTorch's scores exactly.
 PRECISIONS: tuple[str, ...] = ("fp32", "int8")
 DEFAULT_PRECISION = "int8"
 PRECISION_ENV = "CIVILITY_RUNTIME_PRECISION"
