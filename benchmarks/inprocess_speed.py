@@ -168,7 +168,8 @@ def main() -> None:
             f"{prefix_rates[name] / prefix_rates[torch_name]:.2f}x (first {len(subset)})",
         ])
     print(table(["form", f"comments/s ({len(texts)})", f"comments/s (first {len(subset)})",
-                 "comments/s with context", "thread stream comments/s", "1 comment p50 ms", "p95 ms", "p99 ms",
+                 "comments/s with context", "thread stream comments/s", "1 comment p50 ms",
+                 "p95 ms", "p99 ms",
                  "throughput vs PyTorch"], rows))
     per_comment_us = 1e6 / best[runtime_name]
     print(f"around the encoder (runtime): normalise + tokenise {preprocess_us:.0f} us/comment, "
