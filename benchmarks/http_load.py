@@ -4,12 +4,17 @@ at 1, 10 and 100 concurrent clients, for ``POST /v1/score`` and Perspective's
 
     .venv/bin/python benchmarks/http_load.py [--seconds 10] [--concurrency 1 10 100]
     .venv/bin/python benchmarks/http_load.py --url http://127.0.0.1:8000 --key KEY
+    .venv/bin/python benchmarks/http_load.py --context --name http_load_context
 
 Without ``--url`` it starts ``civility serve`` itself on a free loopback port with a scratch
 SQLite database and ``CIVILITY_REQUIRE_KEYS=false`` (local development), and reports the
 server process's resident memory after the load. An endpoint that answers 404 is skipped with
 a note (``comments:analyze`` comes with the Perspective-compatible API). Each client sends one
-real comment per request, one request at a time; every run stops after ``--seconds``.
+real comment per request, one request at a time; every run stops after ``--seconds``. With
+``--context`` the comments are the coalition thread's, each with its article and parent (as a
+publishing system sends them; Perspective's ``articleAndParentComment``, with OFF_TOPIC
+requested), so every request also runs the topic branch and the context head; the service's
+cache holds the article and the parents after the first requests.
 
 The load generator is ``wrk`` when it is installed (``apt-get install wrk``; ``--client auto``),
 else an async ``httpx`` client in this process. Both run on the same cores as the server, and
@@ -32,13 +37,35 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, latency_summary, real_comments, save, table
+from common import ROOT, latency_summary, real_comments, save, table, thread
 
+
+def _perspective(item: dict) -> dict:
+    body = {"comment": {"text": item["text"]}, "requestedAttributes": {"TOXICITY": {}}}
+    if "article" in item:
+        body["requestedAttributes"]["OFF_TOPIC"] = {}
+        pair = {"article": {"text": f"{item['article']['title']}\n\n{item['article']['text']}"}}
+        if "parent" in item:
+            pair["parentComment"] = {"text": item["parent"]}
+        body["context"] = {"articleAndParentComment": pair}
+    return body
+
+
+# request body per endpoint, from an item: {"text"} or {"text", "article", "parent"}
 ENDPOINTS = {
-    "/v1/score": lambda text: {"comments": [{"text": text}]},
-    "/v1alpha1/comments:analyze": lambda text: {
-        "comment": {"text": text}, "requestedAttributes": {"TOXICITY": {}}},
+    "/v1/score": lambda item: {"comments": [item]},
+    "/v1alpha1/comments:analyze": _perspective,
 }
+
+
+def threaded_items() -> list[dict]:
+    """The coalition thread's comments with their article and (replies) parent."""
+    data = thread()
+    article = {"title": data["article"]["title"], "text": data["article"]["body"]}
+    by_id = {c["id"]: c for c in data["comments"]}
+    return [{"text": c["text"], "article": article,
+             **({"parent": by_id[c["parent_id"]]["text"]} if c["parent_id"] else {})}
+            for c in data["comments"]]
 
 
 def free_port() -> int:
@@ -82,7 +109,7 @@ def resident_mb(pid: int) -> dict:
     return {"rss_mb": round(values["VmRSS"] / 1024), "peak_rss_mb": round(values["VmHWM"] / 1024)}
 
 
-async def load(url: str, path: str, texts: list[str], *, clients: int, seconds: float,
+async def load(url: str, path: str, items: list[dict], *, clients: int, seconds: float,
                headers: dict) -> dict:
     import httpx
 
@@ -95,7 +122,7 @@ async def load(url: str, path: str, texts: list[str], *, clients: int, seconds: 
         async def one_client(seed: int) -> None:
             rng = random.Random(seed)
             while time.perf_counter() < deadline:
-                body = ENDPOINTS[path](rng.choice(texts))
+                body = ENDPOINTS[path](rng.choice(items))
                 started = time.perf_counter()
                 try:
                     response = await client.post(path, json=body)
@@ -139,12 +166,12 @@ end
 """
 
 
-def load_wrk(url: str, path: str, texts: list[str], *, clients: int, seconds: float,
+def load_wrk(url: str, path: str, items: list[dict], *, clients: int, seconds: float,
              headers: dict, scratch: Path) -> dict:
     """The same load through ``wrk`` (C, event-driven): connection errors, timeouts and any
     status but 2xx/3xx count as errors (the service answers 200)."""
     rng = random.Random(0)
-    bodies = [json.dumps(ENDPOINTS[path](rng.choice(texts)), ensure_ascii=False)
+    bodies = [json.dumps(ENDPOINTS[path](rng.choice(items)), ensure_ascii=False)
               for _ in range(256)]
     auth = "".join(f'wrk.headers["{k}"] = {_lua_string(v)}\n' for k, v in headers.items())
     script = scratch / "load.lua"
@@ -173,6 +200,8 @@ def main() -> None:
     parser.add_argument("--name", default="http_load", help="results file name")
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto",
                         help="load generator (auto: wrk when installed, else httpx)")
+    parser.add_argument("--context", action="store_true",
+                        help="the coalition thread's comments with their article and parent")
     args = parser.parse_args()
     client = args.client
     if client == "auto":
@@ -181,7 +210,7 @@ def main() -> None:
         parser.exit(2, "http_load.py: --client wrk: wrk is not installed (apt-get install wrk)\n")
     print(f"load generator: {client}")
     headers = {"Authorization": f"Bearer {args.key}"} if args.key else {}
-    texts = real_comments(2000)
+    items = threaded_items() if args.context else [{"text": t} for t in real_comments(2000)]
     server, scratch = None, tempfile.TemporaryDirectory()
     url = args.url
     if url is None:
@@ -193,7 +222,7 @@ def main() -> None:
         print(f"{url} ready in {ready:.1f} s (server start to /health)")
         runs, notes = [], []
         for path in ENDPOINTS:
-            probe = httpx.post(f"{url}{path}", json=ENDPOINTS[path]("warm-up comment"),
+            probe = httpx.post(f"{url}{path}", json=ENDPOINTS[path]({"text": "warm-up comment"}),
                                headers=headers, timeout=60)
             if probe.status_code == 404:
                 notes.append(f"{path}: 404 on this server, skipped")
@@ -201,10 +230,10 @@ def main() -> None:
                 continue
             for clients in args.concurrency:
                 if client == "wrk":
-                    result = load_wrk(url, path, texts, clients=clients, seconds=args.seconds,
+                    result = load_wrk(url, path, items, clients=clients, seconds=args.seconds,
                                       headers=headers, scratch=Path(scratch.name))
                 else:
-                    result = asyncio.run(load(url, path, texts, clients=clients,
+                    result = asyncio.run(load(url, path, items, clients=clients,
                                               seconds=args.seconds, headers=headers))
                 runs.append({"endpoint": path, **result})
                 print(f"{path} x{clients}: {result['requests_per_s']} req/s, "
@@ -234,11 +263,13 @@ def main() -> None:
         axes.set_yscale("log")
         axes.set_xlabel("concurrent clients")
         axes.legend()
-        axes.set_title("HTTP load against civility serve")
+        axes.set_title("HTTP load against civility serve"
+                       + (", with article and parent" if args.context else ""))
 
     save(args.name, {"url": url if args.url else "started by the script", "runs": runs,
                 "server": "civility serve", "load_generator": client,
-                "notes": notes, "server_memory": memory, "seconds_per_run": args.seconds}, chart)
+                "notes": notes, "server_memory": memory, "seconds_per_run": args.seconds,
+                "context": args.context}, chart)
 
 
 if __name__ == "__main__":
