@@ -27,21 +27,51 @@ GRAPHS = (*ENCODER_GRAPHS, CONTEXT_GRAPH)
 # replaces (0.73 vs 0.17 ms for 8 x 80 x 384, two threads) and took 18% of the comment graph's
 # time. The build leaves them unfused (``runtime_build.FUSIONS``) and sessions keep them so.
 DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+# Every session allocates its activations from one CPU arena for the process instead of an arena
+# of its own: a server has four sessions open, and each arena grows to the largest batch it has
+# seen and keeps it. Measured with every graph open after 480 comments without context and the
+# coalition thread with it: 394 -> 292 MB resident, same throughput (interleaved rounds: 204 vs
+# 203 comments/s without context, 107.5 vs 107 with); no arena at all: 218 MB, 5-6% slower.
+_arena_lock = threading.Lock()
+_arena_registered = False
+
+
+def _register_shared_arena(onnxruntime) -> None:
+    global _arena_registered
+    with _arena_lock:
+        if _arena_registered:
+            return
+        memory = onnxruntime.OrtMemoryInfo("Cpu", onnxruntime.OrtAllocatorType.ORT_ARENA_ALLOCATOR,
+                                           0, onnxruntime.OrtMemType.DEFAULT)
+        try:
+            # the arena's defaults (no cap, chunks growing by powers of two)
+            onnxruntime.create_and_register_allocator(memory, onnxruntime.OrtArenaCfg(0, 0, -1, -1))
+        except Exception as error:  # noqa: BLE001 (onnxruntime's Fail): one is registered already
+            if "already" not in str(error).lower():
+                raise
+        _arena_registered = True
 
 
 def open_session(graph: Path | bytes, *, threads: int | None = None,
                  saved_as: Path | None = None,
-                 disabled_optimizers: tuple[str, ...] = DISABLED_OPTIMIZERS):
+                 disabled_optimizers: tuple[str, ...] = DISABLED_OPTIMIZERS,
+                 initializers: dict | None = None):
     """An ONNX Runtime CPU session on ``graph`` (a path or serialised model) with ``threads``
     intra-op threads (default: the CPUs this process may use), without ``disabled_optimizers``
     (benchmarks pass ``()`` for ONNX Runtime's defaults); ``saved_as`` writes the graph as the
-    session optimised it."""
+    session optimised it. ``initializers`` (name -> ``OrtValue``) replace the graph's own
+    weights of those names: sessions given the same ``OrtValue`` share its memory. Activations
+    come from the process's one CPU arena."""
     import onnxruntime
 
+    _register_shared_arena(onnxruntime)
     options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.use_env_allocators", "1")
     options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    for name, value in (initializers or {}).items():
+        options.add_initializer(name, value)
     if saved_as is not None:
         options.optimized_model_filepath = str(saved_as)
     return onnxruntime.InferenceSession(
@@ -69,9 +99,10 @@ class OnnxScorer(ScorerBase):
                          path=path, context_cache_size=context_cache_size)
         self.runtime_dir = Path(runtime_dir)
         manifest = self.runtime_dir / MANIFEST
-        self.precision = (json.loads(manifest.read_text(encoding="utf-8")).get("precision")
-                          if manifest.exists() else None)
+        built = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
+        self.precision = built.get("precision")
         self.threads = threads
+        self._shared = self._map_shared(built.get("shared_initializers", {}))
         self._sessions: dict[str, object] = {}
         self._open_lock = threading.Lock()
         self._session("comment")  # fail at load, not at the first request
@@ -112,7 +143,25 @@ class OnnxScorer(ScorerBase):
         return session
 
     def _open(self, name: str):
-        return open_session(self.runtime_dir / f"{name}.onnx", threads=self.threads)
+        shared = self._shared if name in ENCODER_GRAPHS else None
+        return open_session(self.runtime_dir / f"{name}.onnx", threads=self.threads,
+                            initializers=shared)
+
+    def _map_shared(self, files: dict[str, str]) -> dict:
+        """The weights every encoder graph holds (the word embeddings), memory-mapped once from
+        the build's ``.npy`` files and given to each encoder session, which then keeps no copy
+        of its own (measured: 279 -> 146 MB resident with every graph open)."""
+        import onnxruntime
+
+        shared = {}
+        for name, file in files.items():
+            try:
+                array = np.load(self.runtime_dir / file, mmap_mode="r")
+            except (OSError, ValueError) as error:
+                raise ArtifactError(f"{self.runtime_dir}: runtime form incomplete "
+                                    f"(shared weight {file}: {error})") from None
+            shared[name] = onnxruntime.OrtValue.ortvalue_from_numpy(array)
+        return shared
 
     # ---- the two network calls -----------------------------------------------------------
     def _forward(self, ids: np.ndarray, mask: np.ndarray, *, topic: bool) -> dict[str, np.ndarray]:

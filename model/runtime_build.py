@@ -455,6 +455,34 @@ WEIGHTS = {
 }
 
 
+def write_shared_initializers(directory: Path, graphs: tuple[str, ...] = ENCODER_GRAPHS, *,
+                              min_bytes: int = 1 << 20) -> dict[str, str]:
+    """Save each large weight that every one of ``graphs`` holds, byte for byte, once as a
+    ``.npy`` file in ``directory``; return ``{initializer name: file name}`` for the manifest.
+
+    The encoder graphs each carry the fp32 word-embedding table (47 MB for MiniLM): three
+    copies in a server that opens all graphs. ``model.runtime`` maps the file and hands it to
+    every session (``SessionOptions.add_initializer``), which then use that one buffer instead
+    of their own copy."""
+    import onnx
+    from onnx import numpy_helper
+
+    common: dict[str, bytes] | None = None
+    for name in graphs:
+        model = onnx.load(str(directory / f"{name}.onnx"))
+        found = {i.name: i.raw_data for i in model.graph.initializer
+                 if len(i.raw_data) >= min_bytes}
+        common = found if common is None else {
+            k: v for k, v in common.items() if found.get(k) == v}
+        arrays = {i.name: i for i in model.graph.initializer if i.name in common}
+    shared = {}
+    for index, name in enumerate(sorted(common or {})):
+        file = f"shared_{index}.npy"
+        np.save(directory / file, numpy_helper.to_array(arrays[name]))
+        shared[name] = file
+    return shared
+
+
 def build(artifact_dir: Path, output: Path, *, key: str, precision: str) -> Path:
     """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created),
     with the encoder graphs' weights at ``precision`` (``WEIGHTS``' keys)."""
@@ -477,12 +505,14 @@ def build(artifact_dir: Path, output: Path, *, key: str, precision: str) -> Path
                 batches=quantisation_batches(scorer) if name in QUANTISED_GRAPHS else (),
             )
         (Path(scratch) / f"{CONTEXT_GRAPH}.onnx").replace(output / f"{CONTEXT_GRAPH}.onnx")
+    shared = write_shared_initializers(output)
     manifest = {
         "key": key,
         "model": scorer.config.tag,
         "precision": precision,
         "weights": WEIGHTS[precision],
         "fused_operators": fused,
+        "shared_initializers": shared,
         "onnxruntime": onnxruntime.__version__,
         "torch": torch.__version__,
         "build_seconds": round(time.perf_counter() - started, 1),

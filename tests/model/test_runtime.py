@@ -160,6 +160,32 @@ def test_every_layer_of_every_encoder_graph_is_fused_and_int8(int8_runtime):
         assert ops.count("MatMulInteger") == 3 * expected, graph  # attn_out, FFN up and down
 
 
+WORD_EMBEDDINGS = "network.encoder.embeddings.word_embeddings.weight"
+
+
+def test_weights_every_encoder_graph_holds_are_shared_from_one_file(tiny_model, int8_runtime,
+                                                                    tmp_path):
+    """The build saves the word embeddings once (the tiny model's are under the 1 MB floor,
+    so here with none); every encoder session then uses that one mapped array, scores
+    unchanged. A missing file is an incomplete runtime form."""
+    from model.runtime_build import write_shared_initializers
+
+    assert manifest(int8_runtime)["shared_initializers"] == {}  # 199 x 32 floats
+    directory = shutil.copytree(int8_runtime.runtime_dir, tmp_path / "runtime")
+    shared = write_shared_initializers(directory, min_bytes=0)
+    assert WORD_EMBEDDINGS in shared and (directory / shared[WORD_EMBEDDINGS]).exists()
+    built = {**manifest(int8_runtime), "shared_initializers": shared}
+    (directory / "runtime.json").write_text(json.dumps(built), encoding="utf-8")
+    scorer = OnnxScorer.from_pretrained(tiny_model, directory).preload()
+    assert set(scorer._shared) == set(shared)
+    sample = [{"text": "you are an idiot", "article": {"title": "war"}, "parent": "good point"},
+              "thanks for the thoughtful reply"]
+    assert_same_results(scorer.score(sample), int8_runtime.score(sample), tol=1e-6)
+    (directory / shared[WORD_EMBEDDINGS]).unlink()
+    with pytest.raises(ArtifactError, match=shared[WORD_EMBEDDINGS]):
+        OnnxScorer.from_pretrained(tiny_model, directory)
+
+
 def test_int8_preparation_smooths_and_splits_without_changing_fp32_results(fp32_runtime):
     """SmoothQuant's rescaling and FFN-down's outlier split are exact before quantisation:
     every output of the fp32 comment graph stays put, over inputs other than the ones the peaks

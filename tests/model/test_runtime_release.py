@@ -140,3 +140,12 @@ def test_default_form_fuses_and_quantises_every_layer_of_the_release():
     ops = [n.op_type for n in onnx.load(str(directory / "comment_topic.onnx")).graph.node]
     assert (ops.count("QAttention"), ops.count("MatMulInteger")) == (layers, 3 * layers)
     assert "Softmax" not in ops
+
+
+def test_the_release_word_embeddings_are_one_shared_file():
+    """Three encoder graphs, one copy of the 47 MB fp32 word-embedding table in memory."""
+    directory = build_runtime(RELEASE_DIR)
+    built = json.loads((directory / "runtime.json").read_text(encoding="utf-8"))
+    [(name, file)] = built["shared_initializers"].items()
+    assert name.endswith("word_embeddings.weight")
+    assert np.load(directory / file, mmap_mode="r").shape == (30522, 384)
