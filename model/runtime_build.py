@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 # context, off_topic moved by -0.0001, incivility +0.0005 and personal_attack +0.0003, and those
 # comments scored 1.75x as fast as in the fp32 form (benchmarks/RESULTS.md section 5).
 QUANTISED_GRAPHS = ENCODER_GRAPHS
+# A transformer layer's module in exported node names: ``/layer.3/...``, ``/topic_layers.0/...``
+LAYER_NAME = re.compile(r"/((?:topic_layers|layer)\.\d+)/")
 TOKEN_INPUTS = ("input_ids", "attention_mask")
 CONTEXT_INPUTS = ("comment", "article", "parent", "has_article", "has_parent")
 # int8: the transformer layers' matrices (``weight_nodes``' families), after SmoothQuant with
@@ -133,8 +135,9 @@ def split_branch_points(model) -> int:
     layer's matrices from its fused ``Attention``). Each branch after the first gets its own
     copy of the producing node (exact: the same op on the same inputs), with its own copies of
     the node's weights, or ONNX Runtime's common-subexpression elimination merges the copies
-    again before the fusion. Consumers are grouped by the first part of their exported name
-    (``/layer.3``, ``/topic_layers.0``). Returns the copies made."""
+    again before the fusion. Consumers are grouped by the layer in their exported name
+    (``LAYER_NAME``: ``layer.3``, ``topic_layers.0``); those outside any layer keep the
+    original. Returns the copies made."""
     import onnx
 
     initializers = {i.name: i for i in model.graph.initializer}
@@ -149,7 +152,8 @@ def split_branch_points(model) -> int:
             continue
         groups: dict[str, list] = {}
         for reader in readers:
-            groups.setdefault(reader.name.split("/")[1], []).append(reader)
+            if (layer := LAYER_NAME.search(reader.name)) is not None:
+                groups.setdefault(layer.group(1), []).append(reader)
         source = producers[tensor]
         position = list(model.graph.node).index(source) + 1
         for branch, members in list(groups.items())[1:]:
@@ -201,10 +205,6 @@ def export_graphs(scorer: Scorer, directory: Path) -> None:
     _export(_ContextGraph(network), (*vectors, *flags), directory / f"{CONTEXT_GRAPH}.onnx",
             names=CONTEXT_INPUTS, outputs=("context_logit",),
             dynamic={name: {0: "batch"} for name in (*CONTEXT_INPUTS, "context_logit")})
-
-
-# A transformer layer's module in exported node names: ``/layer.3/...``, ``/topic_layers.0/...``
-LAYER_NAME = re.compile(r"/((?:topic_layers|layer)\.\d+)/")
 
 
 def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, str | None]]:
