@@ -33,6 +33,17 @@ def thread() -> dict:
     return json.loads(THREAD.read_text(encoding="utf-8"))
 
 
+def threaded_items() -> list[dict]:
+    """The coalition thread's comments as request items: text, the article and (replies) the
+    parent's text; ``model.comments.Comment.coerce`` reads them too."""
+    data = thread()
+    article = {"title": data["article"]["title"], "text": data["article"]["body"]}
+    by_id = {c["id"]: c for c in data["comments"]}
+    return [{"text": c["text"], "article": article,
+             **({"parent": by_id[c["parent_id"]]["text"]} if c["parent_id"] else {})}
+            for c in data["comments"]]
+
+
 def real_comments(n: int, *, data_dir: Path = SHARED, seed: int = 0) -> list[str]:
     """``n`` real comments: the coalition thread's, then comments from the shared data sets
     (when ``data_dir`` exists), in a fixed shuffled order."""

@@ -37,14 +37,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, latency_summary, real_comments, save, table, thread
+from common import ROOT, latency_summary, real_comments, save, table, threaded_items
+
+from model.comments import Comment
 
 
 def _perspective(item: dict) -> dict:
     body = {"comment": {"text": item["text"]}, "requestedAttributes": {"TOXICITY": {}}}
     if "article" in item:
         body["requestedAttributes"]["OFF_TOPIC"] = {}
-        pair = {"article": {"text": f"{item['article']['title']}\n\n{item['article']['text']}"}}
+        pair = {"article": {"text": Comment.coerce(item).article.content}}
         if "parent" in item:
             pair["parentComment"] = {"text": item["parent"]}
         body["context"] = {"articleAndParentComment": pair}
@@ -56,16 +58,6 @@ ENDPOINTS = {
     "/v1/score": lambda item: {"comments": [item]},
     "/v1alpha1/comments:analyze": _perspective,
 }
-
-
-def threaded_items() -> list[dict]:
-    """The coalition thread's comments with their article and (replies) parent."""
-    data = thread()
-    article = {"title": data["article"]["title"], "text": data["article"]["body"]}
-    by_id = {c["id"]: c for c in data["comments"]}
-    return [{"text": c["text"], "article": article,
-             **({"parent": by_id[c["parent_id"]]["text"]} if c["parent_id"] else {})}
-            for c in data["comments"]]
 
 
 def free_port() -> int:

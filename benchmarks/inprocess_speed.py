@@ -23,10 +23,10 @@ import argparse
 import json
 import time
 
-from common import latency_summary, real_comments, save, table, thread
+from common import latency_summary, real_comments, save, table, threaded_items
 
 from model.artifact import RELEASE_DIR
-from model.comments import Article, Comment
+from model.comments import Comment
 from model.encoding import encode_texts
 from model.loading import PRECISIONS, load_scorer
 from model.text import normalise
@@ -79,12 +79,7 @@ def stream_throughput(scorer, comments) -> float:
 
 
 def threaded_comments() -> list[Comment]:
-    data = thread()
-    article = Article(data["article"]["title"], data["article"]["body"])
-    by_id = {c["id"]: c for c in data["comments"]}
-    return [Comment(text=c["text"], article=article,
-                    parent=by_id[c["parent_id"]]["text"] if c["parent_id"] else None)
-            for c in data["comments"]]
+    return [Comment.coerce(item) for item in threaded_items()]
 
 
 def main() -> None:

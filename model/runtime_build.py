@@ -125,6 +125,15 @@ def _export(module: nn.Module, inputs: tuple, path: Path, *, names: tuple, outpu
         )
 
 
+def readers_of(model) -> dict[str, list]:
+    """The nodes that read each tensor of ``model``'s graph, in graph order."""
+    readers: dict[str, list] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    return readers
+
+
 def split_branch_points(model) -> int:
     """Give each branch its own copy of a tensor that two transformer layers read, in place.
 
@@ -141,13 +150,9 @@ def split_branch_points(model) -> int:
     import onnx
 
     initializers = {i.name: i for i in model.graph.initializer}
-    consumers: dict[str, list] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
     producers = {output: node for node in model.graph.node for output in node.output}
     copies = 0
-    for tensor, readers in consumers.items():
+    for tensor, readers in readers_of(model).items():
         if sum(r.op_type == "MatMul" for r in readers) <= 3 or tensor not in producers:
             continue
         groups: dict[str, list] = {}
@@ -215,10 +220,7 @@ def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, str | None]]:
     the exported node names (a fused ``Attention``'s from the node reading its output), not
     from graph order: the graph with the topic branch interleaves the two branches' layers."""
     shapes = {i.name: tuple(i.dims) for i in model.graph.initializer}
-    readers: dict[str, list] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = readers_of(model)
 
     def layer_of(*nodes) -> str | None:
         return next((m.group(1) for n in nodes if (m := LAYER_NAME.search(n.name))), None)
@@ -467,19 +469,16 @@ def write_shared_initializers(directory: Path, graphs: tuple[str, ...] = ENCODER
     import onnx
     from onnx import numpy_helper
 
-    common: dict[str, bytes] | None = None
-    for name in graphs:
-        model = onnx.load(str(directory / f"{name}.onnx"))
-        found = {i.name: i.raw_data for i in model.graph.initializer
-                 if len(i.raw_data) >= min_bytes}
-        common = found if common is None else {
-            k: v for k, v in common.items() if found.get(k) == v}
-        arrays = {i.name: i for i in model.graph.initializer if i.name in common}
+    large = [{i.name: i for i in onnx.load(str(directory / f"{name}.onnx")).graph.initializer
+              if len(i.raw_data) >= min_bytes} for name in graphs]
+    first = large[0] if large else {}
+    common = sorted(name for name, tensor in first.items()
+                    if all(name in other and other[name].raw_data == tensor.raw_data
+                           for other in large[1:]))
     shared = {}
-    for index, name in enumerate(sorted(common or {})):
-        file = f"shared_{index}.npy"
-        np.save(directory / file, numpy_helper.to_array(arrays[name]))
-        shared[name] = file
+    for index, name in enumerate(common):
+        shared[name] = f"shared_{index}.npy"
+        np.save(directory / shared[name], numpy_helper.to_array(first[name]))
     return shared
 
 

@@ -48,7 +48,7 @@ class ScorerBase:
     here, so every form returns identical result structures.
     """
 
-    precision: str | None = "fp32"  # of the comment graph's weights (a runtime form's own)
+    precision: str | None = "fp32"  # of the encoder graphs' weights (a runtime form's own)
 
     def __init__(
         self,
@@ -125,10 +125,10 @@ class ScorerBase:
             topics: dict[int, np.ndarray] = {}
             for batch in length_sorted_batches(lengths, batch_size, max_padding=MAX_PADDING):
                 rows = [group[k] for k in batch]
-                topics.update(zip(rows, self._score_batch(
-                    [encoded[i] for i in rows], [out[i] for i in rows],
-                    spans=spans, topic=with_context,
-                ), strict=True))
+                topic = self._score_batch([encoded[i] for i in rows], [out[i] for i in rows],
+                                          spans=spans, topic=with_context)
+                if with_context:
+                    topics.update(zip(rows, topic, strict=True))
             if with_context and group:
                 self._score_context([comments[i] for i in group],
                                     np.stack([topics[i] for i in group]),
@@ -141,9 +141,9 @@ class ScorerBase:
 
     def _score_batch(
         self, encoded: list[Encoded], rows: list[dict], *, spans: bool, topic: bool
-    ) -> np.ndarray:
+    ) -> np.ndarray | None:
         """Fill ``rows`` with the comment heads' logits (and span probabilities); return the
-        comments' topic embeddings (B, H) with ``topic``, else an empty (B, 0) array."""
+        comments' topic embeddings (B, H) with ``topic``, else None."""
         ids, mask = pad_arrays(encoded, pad_id=self.tokenizer.pad_token_id)
         result = self._forward(ids, mask, topic=topic)
         names = self.config.comment_attributes
@@ -151,7 +151,7 @@ class ScorerBase:
             row["logits"] = dict(zip(names, logits, strict=True))
             if spans:
                 row["span_probs"] = sigmoid(result["span_logits"][j, : len(encoded[j].input_ids)])
-        return result["topic"] if topic else np.empty((len(rows), 0), dtype=np.float32)
+        return result.get("topic")
 
     def _score_context(self, comments: list[Comment], topic: np.ndarray,
                        rows: list[dict]) -> None:

@@ -22,7 +22,7 @@ PROGRESS_MIN_RECORDS = 200
 BACKENDS = ("auto", "onnx", "torch")
 BACKEND_HELP = "auto: the ONNX Runtime form (built once if missing), else PyTorch"
 PRECISIONS = ("fp32", "int8")  # model.loading.PRECISIONS (not imported at start-up)
-PRECISION_HELP = ("the comment graph's weights (default: $CIVILITY_RUNTIME_PRECISION, else "
+PRECISION_HELP = ("the encoder graphs' weights (default: $CIVILITY_RUNTIME_PRECISION, else "
                   "int8); fp32 gives PyTorch's scores exactly, int8 is 1.7x faster")
 MISSING_MODEL_HINT = ("train one with `civility train --config configs/release.yaml` or "
                       "point --model at a model directory")
