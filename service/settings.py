@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     rescore_interval_s: float = Field(
         60, gt=0, description="how often comments left unscored are scored again"
     )
+    malloc_arenas: int = Field(
+        2, ge=0, description="glibc malloc arenas for `civility serve` (0 = glibc's default, 8 "
+        "per core): each thread that allocates may otherwise hold freed memory in its own arena"
+    )
 
 
 @lru_cache

@@ -568,3 +568,18 @@ def test_serve_with_a_bad_precision_setting_exits_2_naming_the_variable(tiny_mod
     code, _, err = cli(capsys, "serve", "--model", tiny_model)
     assert code == 2
     assert "CIVILITY_RUNTIME_PRECISION" in err and "fp32" in err and "Traceback" not in err
+
+
+def test_serve_with_a_negative_malloc_arena_setting_exits_2_naming_the_variable(tiny_model,
+                                                                               capsys,
+                                                                               monkeypatch):
+    monkeypatch.setenv("CIVILITY_MALLOC_ARENAS", "-1")
+    code, _, err = cli(capsys, "serve", "--model", tiny_model)
+    assert code == 2
+    assert "CIVILITY_MALLOC_ARENAS" in err and "Traceback" not in err
+
+
+def test_malloc_arenas_zero_leaves_malloc_alone():
+    from service.app import limit_malloc_arenas
+
+    assert limit_malloc_arenas(0) is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import socket
 import subprocess
 import sys
@@ -89,6 +90,12 @@ def test_keys_create_refuses_an_unknown_role(tmp_path):
                              f"sqlite:///{tmp_path}/k.db"], capture_output=True, text=True,
                             env=os.environ | {"PYTHONPATH": str(ROOT)}, timeout=120)
     assert result.returncode == 2 and "king" in result.stderr
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_served_process_caps_glibc_malloc_arenas(server):
+    _, _, log = server
+    assert "malloc arenas capped at 2" in log.read_text()
 
 
 def test_serve_refuses_a_missing_model_with_exit_2(tmp_path):
