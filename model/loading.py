@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 Backend = Literal["auto", "onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 # Bump when the graphs' inputs/outputs or the build recipe change: old caches then rebuild.
-RUNTIME_FORMAT = "onnx-v9"
+RUNTIME_FORMAT = "onnx-v10"
 MANIFEST = "runtime.json"
 # The encoder graphs' weights (comments with and without context, and context texts). int8 (the
 # layer matrices, SmoothQuant and FFN-down's outlier split: model.runtime_build) is the default:

@@ -180,6 +180,66 @@ def split_branch_points(model) -> int:
     return copies
 
 
+def half_word_embeddings(model) -> bool:
+    """Store the word-embedding table in fp16 when that is exact, in place; returns whether.
+
+    The release artifact's weights are fp16, so its table (30,522 x 384: 47 MB in fp32) loses
+    nothing in fp16 and takes half the memory: the server maps it from the build's shared file
+    (``write_shared_initializers``), and every page of it that tokens touch counts in the
+    process's resident memory. ONNX Runtime's fused ``EmbedLayerNormalization`` takes fp32
+    tables only, so it is given, per call, a table of just the rows the batch uses (``Gather``
+    from the fp16 table, ``Cast`` to fp32) and ids that number those rows 0..B*T-1: the fused
+    node then computes what it computed before, bit for bit. Tables that fp16 would round are
+    left as they are."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    fused = [n for n in model.graph.node if n.op_type == "EmbedLayerNormalization"]
+    if len(fused) != 1:
+        return False
+    node = fused[0]
+    ids, words = node.input[0], node.input[2]
+    initializers = {i.name: i for i in model.graph.initializer}
+    if words not in initializers:
+        return False
+    table = numpy_helper.to_array(initializers[words])
+    half = table.astype(np.float16)
+    if table.dtype != np.float32 or not np.array_equal(half.astype(np.float32), table):
+        return False
+    name = node.name or "EmbedLayerNormalization"
+
+    def out(what: str) -> str:
+        return f"{name}/{what}"
+
+    model.graph.initializer.extend([
+        numpy_helper.from_array(np.array([-1], np.int64), out("flat_shape")),
+        numpy_helper.from_array(np.array(0, np.int64), out("zero")),
+        numpy_helper.from_array(np.array(1, np.int64), out("one")),
+    ])
+    steps = [
+        helper.make_node("Reshape", [ids, out("flat_shape")], [out("flat_ids")],
+                         name=out("Reshape_ids")),
+        helper.make_node("Gather", [words, out("flat_ids")], [out("rows16")],
+                         name=out("Gather_rows"), axis=0),
+        helper.make_node("Cast", [out("rows16")], [out("rows")], name=out("Cast_rows"),
+                         to=onnx.TensorProto.FLOAT),
+        helper.make_node("Shape", [ids], [out("shape")], name=out("Shape_ids")),
+        helper.make_node("ReduceProd", [out("shape")], [out("count")], name=out("Count"),
+                         keepdims=0),
+        helper.make_node("Range", [out("zero"), out("count"), out("one")], [out("numbers")],
+                         name=out("Range")),
+        helper.make_node("Reshape", [out("numbers"), out("shape")], [out("row_numbers64")],
+                         name=out("Reshape_numbers")),
+        helper.make_node("Cast", [out("row_numbers64")], [out("row_numbers")],
+                         name=out("Cast_numbers"), to=onnx.TensorProto.INT32),
+    ]
+    position = list(model.graph.node).index(node)
+    for offset, step in enumerate(steps):
+        model.graph.node.insert(position + offset, step)
+    node.input[0], node.input[2] = out("row_numbers"), out("rows")
+    initializers[words].CopyFrom(numpy_helper.from_array(half, words))
+    return True
+
 def export_graphs(scorer: Scorer, directory: Path) -> None:
     """Export the four fp32 graphs of ``scorer``'s network into ``directory``."""
     import onnx
@@ -400,7 +460,8 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     channel). Returns the fused-operator counts.
 
     Only the transformer layers' matrices are int8 (``INT8_FAMILIES``): the embeddings and the
-    heads stay fp32, as do products of two activations (attention scores).
+    heads stay fp32, as do products of two activations (attention scores). Either way the word
+    embeddings are then stored in fp16 where that is exact (``half_word_embeddings``).
     """
     import onnx
     from onnxruntime.transformers.fusion_options import FusionOptions
@@ -414,15 +475,19 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     counts = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
     if precision == "fp32":
         fused.save_model_to_file(str(target))
-        return counts
-    model = fused.model
-    families = weight_nodes(model, hidden_size)
-    nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
-    nodes = prepare_int8(model, nodes, families, list(batches))
-    with tempfile.TemporaryDirectory() as scratch:
-        smoothed = Path(scratch) / "smoothed.onnx"
-        onnx.save(model, str(smoothed))
-        quantise_dynamic(smoothed, target, [n.name for n in nodes])
+    else:
+        model = fused.model
+        families = weight_nodes(model, hidden_size)
+        nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
+        nodes = prepare_int8(model, nodes, families, list(batches))
+        with tempfile.TemporaryDirectory() as scratch:
+            smoothed = Path(scratch) / "smoothed.onnx"
+            onnx.save(model, str(smoothed))
+            quantise_dynamic(smoothed, target, [n.name for n in nodes])
+    model = onnx.load(str(target))
+    if half_word_embeddings(model):
+        onnx.save(model, str(target))
+        counts["fp16 word embeddings"] = 1
     return counts
 
 
@@ -462,8 +527,8 @@ def write_shared_initializers(directory: Path, graphs: tuple[str, ...] = ENCODER
     """Save each large weight that every one of ``graphs`` holds, byte for byte, once as a
     ``.npy`` file in ``directory``; return ``{initializer name: file name}`` for the manifest.
 
-    The encoder graphs each carry the fp32 word-embedding table (47 MB for MiniLM): three
-    copies in a server that opens all graphs. ``model.runtime`` maps the file and hands it to
+    The encoder graphs each carry the word-embedding table (23 MB for MiniLM in fp16,
+    ``half_word_embeddings``): three copies in a server that opens all graphs. ``model.runtime`` maps the file and hands it to
     every session (``SessionOptions.add_initializer``), which then use that one buffer instead
     of their own copy."""
     import onnx

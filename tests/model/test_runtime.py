@@ -186,6 +186,73 @@ def test_weights_every_encoder_graph_holds_are_shared_from_one_file(tiny_model, 
         OnnxScorer.from_pretrained(tiny_model, directory)
 
 
+
+def embed_layer_norm_graph(table: np.ndarray):
+    """ONNX Runtime's fused embedding node alone: ids (int32) and a 0/1 mask in, the
+    normalised embeddings and the mask index (each row's length) out."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    hidden = table.shape[1]
+    weights = {"words": table, "positions": rng.normal(size=(16, hidden)).astype(np.float32),
+               "types": rng.normal(size=(2, hidden)).astype(np.float32),
+               "gamma": rng.normal(size=hidden).astype(np.float32),
+               "beta": rng.normal(size=hidden).astype(np.float32)}
+    node = helper.make_node("EmbedLayerNormalization",
+                            ["ids", "segments", "words", "positions", "types", "gamma", "beta",
+                             "mask"], ["out", "mask_index"], name="EmbedLayerNormalization_0",
+                            domain="com.microsoft", epsilon=1e-12)
+    graph = helper.make_graph(
+        [node], "embed",
+        [helper.make_tensor_value_info(n, TensorProto.INT32, ["B", "T"])
+         for n in ("ids", "segments", "mask")],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["B", "T", hidden]),
+         helper.make_tensor_value_info("mask_index", TensorProto.INT32, ["B"])],
+        [numpy_helper.from_array(v, k) for k, v in weights.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                   helper.make_opsetid("com.microsoft", 1)])
+
+
+def test_word_embeddings_in_fp16_give_the_fused_node_its_own_results():
+    """An fp16-exact table is stored in fp16 and the fused node gives the same bits; a table
+    fp16 would round is left in fp32."""
+    import onnx
+
+    from model.runtime_build import half_word_embeddings
+
+    rng = np.random.default_rng(0)
+    table = rng.normal(size=(50, 8)).astype(np.float16).astype(np.float32)
+    model = embed_layer_norm_graph(table)
+    ids = rng.integers(0, 50, size=(3, 7)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[1, 4:] = 0
+    feeds = {"ids": ids, "segments": np.zeros_like(ids), "mask": mask}
+    before = open_session(model.SerializeToString()).run(None, feeds)
+    assert half_word_embeddings(model)
+    words = next(i for i in model.graph.initializer if i.name == "words")
+    assert words.data_type == onnx.TensorProto.FLOAT16
+    after = open_session(model.SerializeToString()).run(None, feeds)
+    for old, new in zip(before, after, strict=True):
+        np.testing.assert_array_equal(new, old)
+    rounded = embed_layer_norm_graph(rng.normal(size=(50, 8)).astype(np.float32))
+    assert not half_word_embeddings(rounded)
+    assert next(i for i in rounded.graph.initializer if i.name == "words").data_type == (
+        onnx.TensorProto.FLOAT)
+
+
+def test_built_encoder_graphs_hold_fp16_word_embeddings(int8_runtime, fp32_runtime):
+    """The tiny artifact is saved in fp16, as a release is: every encoder graph of both forms
+    takes its word embeddings from an fp16 table (fp32 results stay PyTorch's, tested above)."""
+    import onnx
+
+    for runtime in (int8_runtime, fp32_runtime):
+        for graph in ("comment", "comment_topic", "embed"):
+            model = onnx.load(str(runtime.runtime_dir / f"{graph}.onnx"))
+            words = next(i for i in model.graph.initializer if i.name == WORD_EMBEDDINGS)
+            assert words.data_type == onnx.TensorProto.FLOAT16, (runtime.runtime_dir, graph)
+            assert manifest(runtime)["fused_operators"][graph]["fp16 word embeddings"] == 1
+
 def test_int8_preparation_smooths_and_splits_without_changing_fp32_results(fp32_runtime):
     """SmoothQuant's rescaling and FFN-down's outlier split are exact before quantisation:
     every output of the fp32 comment graph stays put, over inputs other than the ones the peaks
