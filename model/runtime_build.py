@@ -240,6 +240,7 @@ def half_word_embeddings(model) -> bool:
     initializers[words].CopyFrom(numpy_helper.from_array(half, words))
     return True
 
+
 def export_graphs(scorer: Scorer, directory: Path) -> None:
     """Export the four fp32 graphs of ``scorer``'s network into ``directory``."""
     import onnx
@@ -528,9 +529,10 @@ def write_shared_initializers(directory: Path, graphs: tuple[str, ...] = ENCODER
     ``.npy`` file in ``directory``; return ``{initializer name: file name}`` for the manifest.
 
     The encoder graphs each carry the word-embedding table (23 MB for MiniLM in fp16,
-    ``half_word_embeddings``): three copies in a server that opens all graphs. ``model.runtime`` maps the file and hands it to
-    every session (``SessionOptions.add_initializer``), which then use that one buffer instead
-    of their own copy."""
+    ``half_word_embeddings``): three copies in a server that opens all graphs.
+    ``model.runtime`` maps the file and hands it to every session
+    (``SessionOptions.add_initializer``), which then use that one buffer instead of their own
+    copy."""
     import onnx
     from onnx import numpy_helper
 

@@ -19,6 +19,7 @@ from service.routes import keys, ops, perspective, scoring
 from service.settings import Settings, get_settings
 
 log = logging.getLogger("civility.app")
+M_ARENA_MAX = -8  # glibc's <malloc.h>
 
 DESCRIPTION = """Scores reader comments for incivility, personal attacks (who is attacked) and
 off-topic drift relative to the article and the parent comment, with calibrated scores, flags
@@ -108,16 +109,11 @@ def limit_malloc_arenas(arenas: int) -> bool:
     import ctypes
     import ctypes.util
 
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):  # no C library found, or one without mallopt (musl)
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
+    except (OSError, AttributeError, TypeError):  # no C library, or one without mallopt
         return False
-    if mallopt is None:
-        return False
-    m_arena_max = -8  # <malloc.h>
-    return bool(mallopt(m_arena_max, arenas))
+    return mallopt(M_ARENA_MAX, arenas) == 1  # mallopt returns 1 on success
 
 
 def _first_start_key(settings: Settings) -> None:

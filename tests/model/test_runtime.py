@@ -190,7 +190,6 @@ def test_weights_every_encoder_graph_holds_are_shared_from_one_file(tiny_model, 
 def embed_layer_norm_graph(table: np.ndarray):
     """ONNX Runtime's fused embedding node alone: ids (int32) and a 0/1 mask in, the
     normalised embeddings and the mask index (each row's length) out."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(1)
