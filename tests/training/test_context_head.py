@@ -101,9 +101,13 @@ def test_refit_is_deterministic_and_may_overwrite_its_base(refitted, mini_datase
                  "context_head.sources=[wiki_threads]", "context_head.epochs=3",
                  "context_head.drifted_ratio=0.5"])
     assert code == 0
-    # the head is refitted from a seeded fresh start: the base's own head plays no part
-    assert (load_file(str(copy / "model.safetensors"))["context_head.0.weight"]
-            == load_file(str(refitted / "model.safetensors"))["context_head.0.weight"]).all()
+    # the head is refitted from a seeded fresh start: the base's own head plays no part. Equal
+    # to within 3 fp16 steps (2e-4 at these weights' 0.06-0.12): a CI run under load once
+    # differed in the last bits (thread counts change the order of float sums), while a refit
+    # that started from the base's head would sit its training step away, 2.4e-3 on average.
+    again = load_file(str(copy / "model.safetensors"))["context_head.0.weight"].float()
+    base = load_file(str(refitted / "model.safetensors"))["context_head.0.weight"].float()
+    assert (again - base).abs().max() <= 2e-4
     cache = tmp_path / "embeddings.pt"
     code = main(["train-context-head", "--config", SMOKE, "--data-dir", str(mini_datasets),
                  "--base", str(copy), "--output", str(copy), "model.version=0.0.3",
