@@ -462,7 +462,7 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
 
     Only the transformer layers' matrices are int8 (``INT8_FAMILIES``): the embeddings and the
     heads stay fp32, as do products of two activations (attention scores). Either way the word
-    embeddings are then stored in fp16 where that is exact (``half_word_embeddings``).
+    embeddings are stored in fp16 where that is exact (``half_word_embeddings``), first.
     """
     import onnx
     from onnxruntime.transformers.fusion_options import FusionOptions
@@ -474,21 +474,19 @@ def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_
     fused = optimize_model(str(source), model_type="bert", num_heads=num_heads,
                            hidden_size=hidden_size, optimization_options=options)
     counts = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
+    model = fused.model
+    if half_word_embeddings(model):
+        counts["fp16 word embeddings"] = 1
     if precision == "fp32":
         fused.save_model_to_file(str(target))
-    else:
-        model = fused.model
-        families = weight_nodes(model, hidden_size)
-        nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
-        nodes = prepare_int8(model, nodes, families, list(batches))
-        with tempfile.TemporaryDirectory() as scratch:
-            smoothed = Path(scratch) / "smoothed.onnx"
-            onnx.save(model, str(smoothed))
-            quantise_dynamic(smoothed, target, [n.name for n in nodes])
-    model = onnx.load(str(target))
-    if half_word_embeddings(model):
-        onnx.save(model, str(target))
-        counts["fp16 word embeddings"] = 1
+        return counts
+    families = weight_nodes(model, hidden_size)
+    nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
+    nodes = prepare_int8(model, nodes, families, list(batches))
+    with tempfile.TemporaryDirectory() as scratch:
+        smoothed = Path(scratch) / "smoothed.onnx"
+        onnx.save(model, str(smoothed))
+        quantise_dynamic(smoothed, target, [n.name for n in nodes])
     return counts
 
 

@@ -231,10 +231,14 @@ def drift_splices(records: list[Record], *, fraction: float, seed: int) -> list[
     (``off_topic`` 0) and one from another topic (1). Both are emitted, so a splice alone is no
     clue to the label. Records keep their context; ``meta["pair"]`` is "splice". Seeded."""
     rng = random.Random(f"{seed}:splices")
+
+    def topic_of(record: Record) -> str:
+        return record.meta.get("topic") or record.group or ""
+
     texts: dict[tuple[str, str], list[str]] = {}
     for r in records:
         if r.meta.get("pair") == "own":
-            texts.setdefault((r.source, r.meta.get("topic") or r.group or ""), []).append(r.text)
+            texts.setdefault((r.source, topic_of(r)), []).append(r.text)
     topics: dict[str, list[str]] = {}
     for source, topic in texts:
         topics.setdefault(source, []).append(topic)
@@ -242,7 +246,7 @@ def drift_splices(records: list[Record], *, fraction: float, seed: int) -> list[
     for r in records:
         if r.meta.get("pair") != "own" or rng.random() >= fraction:
             continue
-        topic = r.meta.get("topic") or r.group or ""
+        topic = topic_of(r)
         same = [t for t in texts[(r.source, topic)] if t != r.text]
         others = [t for t in topics[r.source] if t != topic]
         if not same or not others:
