@@ -13,8 +13,7 @@ a note (``comments:analyze`` comes with the Perspective-compatible API). Each cl
 real comment per request, one request at a time; every run stops after ``--seconds``. With
 ``--context`` the comments are the coalition thread's, each with its article and parent (as a
 publishing system sends them; Perspective's ``articleAndParentComment``, with OFF_TOPIC
-requested), so every request also runs the topic branch and the context head; the service's
-cache holds the article and the parents after the first requests.
+requested), so every request also runs the off-topic branch over comment, parent and article.
 
 The load generator is ``wrk`` when it is installed (``apt-get install wrk``; ``--client auto``),
 else an async ``httpx`` client in this process. Both run on the same cores as the server, and

@@ -9,10 +9,9 @@ Measures, with every attribute scored and spans off:
 * batch throughput (comments/s, length-sorted batches of 8), no context, best of ``--rounds``
   rounds that alternate the forms (other jobs on the machine hit each form alike);
 * throughput with context: the coalition thread's comments with their article and parent
-  (context embeddings cached after the first pass, as a server sees a thread);
-* a thread stream: the same comments one call each, in thread order, from an empty context
-  cache, as a publishing system sends them (the article is encoded once; each parent was
-  scored before its replies, so its embedding is reused);
+  (each read with its context by the off-topic branch);
+* a thread stream: the same comments one call each, in thread order, as a publishing system
+  sends them;
 * one comment at a time: latency p50/p95/p99;
 * what surrounds the encoder: normalisation + tokenisation, and JSON encoding of results.
 """
@@ -70,8 +69,7 @@ def single_latencies(scorer, comments) -> list[float]:
 
 
 def stream_throughput(scorer, comments) -> float:
-    """Comments/s scoring ``comments`` one call each from an empty context cache."""
-    scorer.clear_context_cache()
+    """Comments/s scoring ``comments`` one call each."""
     started = time.perf_counter()
     for comment in comments:
         scorer.score(comment)
@@ -130,7 +128,7 @@ def main() -> None:
     for name, scorer in forms.items():
         if scorer is base:
             continue
-        scorer.score(context[:22])  # articles and parents into the cache
+        scorer.score(context[:22])  # warm-up of the pair graph
         context_rates[name] = max(throughput(scorer, context) for _ in range(args.rounds))
     stream_rates = {name: max(stream_throughput(scorer, threaded_comments())
                               for _ in range(args.rounds))

@@ -242,10 +242,10 @@ def speed(sessions: dict, scorer: OnnxScorer, texts: list[str], n_batches: int,
     totals = {name: [] for name in sessions}
     for _ in range(rounds):
         spent = dict.fromkeys(sessions, 0.0)
-        for ids, mask in batches:
+        for feed in batches:
             for name, session in sessions.items():
                 started = time.perf_counter()
-                session.run(None, {"input_ids": ids, "attention_mask": mask})
+                session.run(None, feed)
                 spent[name] += time.perf_counter() - started
         for name in sessions:
             totals[name].append(spent[name])

@@ -84,14 +84,14 @@ def op_times(rounds: int, calls: int = 300) -> dict[str, float]:
 def graph_throughput(batches: list, sessions: dict, rounds: int) -> dict[str, float]:
     """Comments/s of each session over the same batches, sessions taking turns round by round
     (median of rounds)."""
-    comments = sum(len(ids) for ids, _ in batches)
+    comments = sum(len(feed["input_ids"]) for feed in batches)
     spent = {name: [] for name in sessions}
     for _ in range(rounds):
         for name, session in sessions.items():
-            session.run(None, {"input_ids": batches[0][0], "attention_mask": batches[0][1]})
+            session.run(None, batches[0])
             started = time.perf_counter()
-            for ids, mask in batches:
-                session.run(None, {"input_ids": ids, "attention_mask": mask})
+            for feed in batches:
+                session.run(None, feed)
             spent[name].append(time.perf_counter() - started)
     return {name: comments / statistics.median(s) for name, s in spent.items()}
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from model import attributes as taxonomy
+from model.encoding import ContextLengths
 
 RELEASE_DIR = Path(__file__).resolve().parent / "release"
 
@@ -45,12 +46,14 @@ class ModelConfig:
     problem_type: str = "multi_label_classification"
     pooling: str = "mean"
     max_length: int = 256
-    context_max_length: int = 256
+    # off_topic's input budgets: comment, parent, article tokens (``ContextLengths``)
+    context_lengths: list[int] = field(default_factory=lambda: [128, 64, 64])
     head_fraction: float = 0.67
     context_hidden: int = 256
-    topic_layers: int = 0  # frozen base top layers giving the topic embedding (0: none)
+    topic_layers: int = 0  # top layers of the off-topic branch's own (0: the encoder's, shared)
     span_attribute: str = "incivility"
-    architecture: str = "bi-encoder: shared encoder, per-attribute heads, span head, context head"
+    architecture: str = ("shared encoder with per-attribute heads and a span head; off_topic: "
+                         "cross-encoder over comment, parent and article")
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -59,11 +62,19 @@ class ModelConfig:
         missing = [name for name in taxonomy.CORE if name not in self.attributes]
         if missing:
             raise ArtifactError(f"config.json lacks core attributes {missing}")
+        if len(self.context_lengths) != 3 or min(self.context_lengths) < 2:
+            raise ArtifactError("config.json: context_lengths must be three token budgets "
+                                "(comment, parent, article) of at least 2")
 
     @property
     def comment_attributes(self) -> list[str]:
         """Attributes scored from the comment alone (one head each)."""
         return [a for a in self.attributes if a not in taxonomy.CONTEXT_ATTRIBUTES]
+
+    @property
+    def lengths(self) -> ContextLengths:
+        """The off-topic branch's token budgets."""
+        return ContextLengths(*self.context_lengths)
 
     @property
     def tag(self) -> str:

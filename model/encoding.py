@@ -81,6 +81,77 @@ def encode_texts(
     return encoded
 
 
+# Characters of an article read before tokenising: its head is all the off-topic branch reads
+# (``ContextLengths.article`` tokens), and a 20 KB article need not be tokenised whole for that.
+ARTICLE_CHARS_PER_TOKEN = 16
+
+
+@dataclass(frozen=True)
+class ContextLengths:
+    """Token budgets of the off-topic branch's input, ``[CLS] comment [SEP] parent [SEP]
+    article [SEP]``: the comment and the parent keep head and tail, the article its head (title
+    and lede)."""
+
+    comment: int = 128
+    parent: int = 64
+    article: int = 64
+
+
+@dataclass
+class PairEncoded:
+    """A comment with its context as one sequence: ids with [CLS]/[SEP], and token types (0 for
+    ``[CLS] comment [SEP]``, 1 for the context after it)."""
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+
+
+def encode_pairs(
+    tokenizer, comments: list[str], parents: list[str | None], articles: list[str | None], *,
+    lengths: ContextLengths, head_fraction: float,
+) -> list[PairEncoded]:
+    """``[CLS] comment [SEP] parent [SEP] article [SEP]`` per comment (normalised texts; a
+    missing parent or article is left out with its [SEP]), each part cut to its budget in
+    ``lengths``. A text repeated in the batch (the article of a thread) is tokenised once."""
+    if not comments:
+        return []
+
+    def parts(texts: list[str | None], budget: int, head: float) -> list[list[int] | None]:
+        unique = sorted({t for t in texts if t})
+        if head == 1.0:  # only the head is read: skip tokenising the rest of a long text
+            clipped = [t[: budget * ARTICLE_CHARS_PER_TOKEN] for t in unique]
+        else:
+            clipped = unique
+        by_text = {t: e.input_ids[1:] for t, e in zip(unique, encode_texts(
+            tokenizer, clipped, max_length=budget + 1, head_fraction=head), strict=True)}
+        return [by_text[t] if t else None for t in texts]
+
+    comment_ids = [e.input_ids for e in encode_texts(
+        tokenizer, comments, max_length=lengths.comment, head_fraction=head_fraction)]
+    parent_ids = parts(parents, lengths.parent, head_fraction)
+    article_ids = parts(articles, lengths.article, 1.0)
+    out = []
+    for comment, parent, article in zip(comment_ids, parent_ids, article_ids, strict=True):
+        context = [*(parent or ()), *(article or ())]
+        out.append(PairEncoded(input_ids=[*comment, *context],
+                               token_type_ids=[0] * len(comment) + [1] * len(context)))
+    return out
+
+
+def pad_pairs(encoded: list[PairEncoded], *,
+              pad_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pad_arrays`` for pairs: int64 ids, token types and attention mask."""
+    width = max(len(e.input_ids) for e in encoded)
+    ids = np.full((len(encoded), width), pad_id, dtype=np.int64)
+    types = np.zeros((len(encoded), width), dtype=np.int64)
+    mask = np.zeros((len(encoded), width), dtype=np.int64)
+    for row, e in enumerate(encoded):
+        ids[row, : len(e.input_ids)] = e.input_ids
+        types[row, : len(e.input_ids)] = e.token_type_ids
+        mask[row, : len(e.input_ids)] = 1
+    return ids, types, mask
+
+
 def pad_arrays(encoded: list[Encoded], *, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
     """Pad to the longest sequence of this batch (never to the maximum length): int64 ids and
     attention mask."""

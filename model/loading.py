@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 Backend = Literal["auto", "onnx", "torch"]
 BACKENDS: tuple[str, ...] = ("auto", "onnx", "torch")
 # Bump when the graphs' inputs/outputs or the build recipe change: old caches then rebuild.
-RUNTIME_FORMAT = "onnx-v10"
+RUNTIME_FORMAT = "onnx-v11"
 MANIFEST = "runtime.json"
-# The encoder graphs' weights (comments with and without context, and context texts). int8 (the
+# The graphs' weights (comments alone, and comments read with their context). int8 (the
 # layer matrices, SmoothQuant and FFN-down's outlier split: model.runtime_build) is the default:
 # 1.70x fp32's throughput (1.76x with context), and every attribute's validation ROC-AUC within
 # 0.0035 of PyTorch's (benchmarks/RESULTS.md section 5). fp32 gives PyTorch's scores exactly.
@@ -164,8 +164,8 @@ def load_scorer(
     installed; it takes ~20 s once), else the PyTorch ``Scorer``. ``"onnx"``: the runtime form
     or an ``ArtifactError`` saying why not. ``"torch"``: the PyTorch reference. ``threads``
     caps ONNX Runtime's threads (default: the CPUs this process may use). Every form has the
-    same ``score``/``raw_scores``/``embed_context`` API and identical result structures.
-    ``precision`` picks the runtime form's comment graph (``PRECISIONS``; default
+    same ``score``/``raw_scores`` API and identical result structures.
+    ``precision`` picks the runtime form's graphs (``PRECISIONS``; default
     ``$CIVILITY_RUNTIME_PRECISION``, else ``DEFAULT_PRECISION``).
     """
     if backend not in BACKENDS:

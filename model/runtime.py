@@ -17,21 +17,20 @@ from model import artifact
 from model.artifact import ArtifactError
 from model.encoding import FastTokenizer
 from model.loading import MANIFEST
-from model.scoring import ContextBatch, ScorerBase
+from model.scoring import ScorerBase
 
-ENCODER_GRAPHS = ("comment", "comment_topic", "embed")
-CONTEXT_GRAPH = "context_head"
-GRAPHS = (*ENCODER_GRAPHS, CONTEXT_GRAPH)
+# comments alone (the comment attributes) and comments read with their context (off_topic)
+GRAPHS = ("comment", "pair")
 # ONNX Runtime fuses residual Add + LayerNormalization into SkipLayerNormalization when it opens
 # a graph; on this project's CPUs (onnxruntime 1.32) that kernel is 4x slower than the two ops it
 # replaces (0.73 vs 0.17 ms for 8 x 80 x 384, two threads) and took 18% of the comment graph's
 # time. The build leaves them unfused (``runtime_build.FUSIONS``) and sessions keep them so.
 DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
 # Every session allocates its activations from one CPU arena for the process instead of an arena
-# of its own: a server has four sessions open, and each arena grows to the largest batch it has
-# seen and keeps it. Measured with every graph open after 480 comments without context and the
-# coalition thread with it: 394 -> 292 MB resident, same throughput (interleaved rounds: 204 vs
-# 203 comments/s without context, 107.5 vs 107 with); no arena at all: 218 MB, 5-6% slower.
+# of its own: each arena grows to the largest batch it has seen and keeps it. Measured with four
+# graphs open after 480 comments without context and the coalition thread with it: 394 -> 292 MB
+# resident, same throughput (interleaved rounds: 204 vs 203 comments/s without context, 107.5 vs
+# 107 with); no arena at all: 218 MB, 5-6% slower.
 _arena_lock = threading.Lock()
 _arena_registered = False
 
@@ -89,14 +88,14 @@ class OnnxScorer(ScorerBase):
     ['incivility', 'personal_attack', 'insult', ...]
 
     Graph sessions open on first use: a comment without context needs only ``comment``;
-    ``preload()`` opens all of them (a server calls it at start-up).
+    ``preload()`` opens both (a server calls it at start-up).
     """
 
     def __init__(self, runtime_dir: Path, tokenizer, config: artifact.ModelConfig, *,
                  thresholds: dict, calibration: dict, path: Path | None = None,
-                 threads: int | None = None, context_cache_size: int = 4096) -> None:
+                 threads: int | None = None) -> None:
         super().__init__(tokenizer, config, thresholds=thresholds, calibration=calibration,
-                         path=path, context_cache_size=context_cache_size)
+                         path=path)
         self.runtime_dir = Path(runtime_dir)
         manifest = self.runtime_dir / MANIFEST
         built = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else {}
@@ -128,7 +127,7 @@ class OnnxScorer(ScorerBase):
         )
 
     def preload(self) -> OnnxScorer:
-        """Open every graph now (otherwise the first comment with context opens three)."""
+        """Open every graph now (otherwise the first comment with context opens ``pair``)."""
         for name in GRAPHS:
             self._session(name)
         return self
@@ -143,14 +142,14 @@ class OnnxScorer(ScorerBase):
         return session
 
     def _open(self, name: str):
-        shared = self._shared if name in ENCODER_GRAPHS else None
         return open_session(self.runtime_dir / f"{name}.onnx", threads=self.threads,
-                            initializers=shared)
+                            initializers=self._shared)
 
     def _map_shared(self, files: dict[str, str]) -> dict:
-        """The weights every encoder graph holds (the word embeddings), memory-mapped once from
-        the build's ``.npy`` files and given to each encoder session, which then keeps no copy
-        of its own (measured: 279 -> 146 MB resident with every graph open)."""
+        """The weights every graph holds (the word embeddings), memory-mapped once from the
+        build's ``.npy`` files and given to each session, which then keeps no copy of its own
+        (measured with the four graphs of release 1.1.0: 279 -> 146 MB resident with every
+        graph open)."""
         import onnxruntime
 
         shared = {}
@@ -164,21 +163,13 @@ class OnnxScorer(ScorerBase):
         return shared
 
     # ---- the two network calls -----------------------------------------------------------
-    def _forward(self, ids: np.ndarray, mask: np.ndarray, *, topic: bool) -> dict[str, np.ndarray]:
-        tokens = {"input_ids": ids, "attention_mask": mask}
-        if not topic:
-            logits, span_logits = self._session("comment").run(None, tokens)
-            return {"logits": logits, "span_logits": span_logits}
-        logits, span_logits, embedding = self._session("comment_topic").run(None, tokens)
-        return {"logits": logits, "span_logits": span_logits, "topic": embedding}
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        logits, span_logits = self._session("comment").run(
+            None, {"input_ids": ids, "attention_mask": mask})
+        return {"logits": logits, "span_logits": span_logits}
 
-    def _context_logit(self, topic: np.ndarray, context: ContextBatch) -> np.ndarray:
-        [context_logit] = self._session("context_head").run(None, {
-            "comment": topic, "article": context.article, "parent": context.parent,
-            "has_article": context.has_article, "has_parent": context.has_parent,
-        })
+    def _context_logit(self, ids: np.ndarray, types: np.ndarray,
+                       mask: np.ndarray) -> np.ndarray:
+        [context_logit] = self._session("pair").run(
+            None, {"input_ids": ids, "token_type_ids": types, "attention_mask": mask})
         return context_logit
-
-    def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        [topic] = self._session("embed").run(None, {"input_ids": ids, "attention_mask": mask})
-        return topic

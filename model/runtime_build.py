@@ -4,14 +4,13 @@ Needs PyTorch, ``onnx`` and ``onnxruntime``; the result is loaded by ``model.run
 PyTorch. Called through ``model.loading.build_runtime`` (``civility build-runtime
 [--precision int8|fp32]``).
 
-Four graphs, so that a comment without context never pays for the topic branch:
+Two graphs, so that a comment without context never pays for the off-topic branch:
 
-    comment.onnx        ids, mask -> attribute logits, span logits (trunk + fine-tuned top;
-                        int8 layer matrices, or fp32)
-    comment_topic.onnx  ids, mask -> the same plus the comment's unit topic embedding (int8
-                        layer matrices, or fp32)
-    embed.onnx          ids, mask -> unit topic embedding of a context text (int8 or fp32)
-    context_head.onnx   comment, article, parent embeddings and flags -> off-topic logit (fp32)
+    comment.onnx  ids, mask -> attribute logits, span logits (trunk + fine-tuned top)
+    pair.onnx     ids, token types, mask of ``[CLS] comment [SEP] parent [SEP] article [SEP]``
+                  -> off-topic logit (trunk + the off-topic branch's top + context head)
+
+Both have their layer matrices in int8 (or fp32), and share one fp16 word-embedding table.
 
 int8 is dynamic quantisation (weights per channel, activations per call with one scale per
 tensor) after ``prepare_int8``: SmoothQuant (``smooth``) moves the activations' outlier
@@ -35,25 +34,29 @@ import numpy as np
 import torch
 from torch import nn
 
-from model.encoding import encode_texts, length_sorted_batches, pad_arrays
+from model.encoding import (
+    encode_pairs,
+    encode_texts,
+    length_sorted_batches,
+    pad_arrays,
+    pad_pairs,
+)
 from model.loading import MANIFEST
 from model.network import CivilityNetwork
-from model.runtime import CONTEXT_GRAPH, ENCODER_GRAPHS, open_session
+from model.runtime import GRAPHS, open_session
 from model.scorer import Scorer
 from model.text import normalise
 
 log = logging.getLogger(__name__)
 
-# Every encoder graph is int8 in the int8 form, the topic branch included. An earlier recipe (int8
-# without SmoothQuant or the outlier split) moved off_topic's ROC-AUC on the coalition thread by
-# 0.04-0.09 and was kept off the topic path; with this recipe, on 4,259 validation comments with
-# context, off_topic moved by -0.0001, incivility +0.0005 and personal_attack +0.0003, and those
-# comments scored 1.75x as fast as in the fp32 form (benchmarks/RESULTS.md section 5).
-QUANTISED_GRAPHS = ENCODER_GRAPHS
+# Both graphs are int8 in the int8 form (benchmarks/RESULTS.md section 5 measures each
+# attribute's validation ROC-AUC against PyTorch's, off_topic included).
+QUANTISED_GRAPHS = GRAPHS
 # A transformer layer's module in exported node names: ``/layer.3/...``, ``/topic_layers.0/...``
 LAYER_NAME = re.compile(r"/((?:topic_layers|layer)\.\d+)/")
-TOKEN_INPUTS = ("input_ids", "attention_mask")
-CONTEXT_INPUTS = ("comment", "article", "parent", "has_article", "has_parent")
+INPUTS = {"comment": ("input_ids", "attention_mask"),
+          "pair": ("input_ids", "token_type_ids", "attention_mask")}
+OUTPUTS = {"comment": ("logits", "span_logits"), "pair": ("context_logit",)}
 # int8: the transformer layers' matrices (``weight_nodes``' families), after SmoothQuant with
 # this migration strength over the activation peaks of QUANTISATION_TEXTS, except FFN-down,
 # whose OUTLIER_CHANNELS largest intermediate channels get an fp32 path of their own instead
@@ -73,42 +76,29 @@ FUSIONS = {"enable_skip_layer_norm": False, "enable_bias_skip_layer_norm": False
 
 
 class _CommentGraph(nn.Module):
-    def __init__(self, network: CivilityNetwork, *, topic: bool) -> None:
+    def __init__(self, network: CivilityNetwork) -> None:
         super().__init__()
-        self.network, self.topic = network, topic
+        self.network = network
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        states, topic = self.network.encode(input_ids, attention_mask, topic=self.topic)
-        out = self.network.comment_heads(states, topic, attention_mask)
-        if self.topic:
-            return out["logits"], out["span_logits"], topic
+        out = self.network(input_ids, attention_mask)
         return out["logits"], out["span_logits"]
 
 
-class _EmbedGraph(nn.Module):
+class _PairGraph(nn.Module):
     def __init__(self, network: CivilityNetwork) -> None:
         super().__init__()
         self.network = network
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.network.embed(input_ids, attention_mask)[1]
-
-
-class _ContextGraph(nn.Module):
-    def __init__(self, network: CivilityNetwork) -> None:
-        super().__init__()
-        self.network = network
-
-    def forward(self, comment, article, parent, has_article, has_parent) -> torch.Tensor:
-        return self.network.context_logit(
-            comment, article, parent, has_article=has_article, has_parent=has_parent
-        )
+    def forward(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor,
+                attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.network.context_logit(input_ids, token_type_ids, attention_mask)
 
 
 def _eager_attention(network: CivilityNetwork) -> None:
     """ONNX Runtime fuses attention only in graphs exported from the eager implementation (SDPA
-    exports as a pattern its optimizer does not recognise). Layers copied for the topic branch
-    carry their own config object, so every module's is set."""
+    exports as a pattern its optimizer does not recognise). Layers copied for the off-topic
+    branch carry their own config object, so every module's is set."""
     for module in network.modules():
         config = getattr(module, "config", None)
         if config is not None:
@@ -132,52 +122,6 @@ def readers_of(model) -> dict[str, list]:
         for name in node.input:
             readers.setdefault(name, []).append(node)
     return readers
-
-
-def split_branch_points(model) -> int:
-    """Give each branch its own copy of a tensor that two transformer layers read, in place.
-
-    The comment-with-topic graph forks after the shared trunk: the trunk's last LayerNorm feeds
-    the first layer of the fine-tuned top and of the topic branch. ONNX Runtime's attention
-    fusion wants exactly one layer's Q, K and V MatMuls on its input, so it left both of those
-    layers unfused, which also kept their matrices out of int8 (``weight_nodes`` finds a
-    layer's matrices from its fused ``Attention``). Each branch after the first gets its own
-    copy of the producing node (exact: the same op on the same inputs), with its own copies of
-    the node's weights, or ONNX Runtime's common-subexpression elimination merges the copies
-    again before the fusion. Consumers are grouped by the layer in their exported name
-    (``LAYER_NAME``: ``layer.3``, ``topic_layers.0``); those outside any layer keep the
-    original. Returns the copies made."""
-    import onnx
-
-    initializers = {i.name: i for i in model.graph.initializer}
-    producers = {output: node for node in model.graph.node for output in node.output}
-    copies = 0
-    for tensor, readers in readers_of(model).items():
-        if sum(r.op_type == "MatMul" for r in readers) <= 3 or tensor not in producers:
-            continue
-        groups: dict[str, list] = {}
-        for reader in readers:
-            if (layer := LAYER_NAME.search(reader.name)) is not None:
-                groups.setdefault(layer.group(1), []).append(reader)
-        source = producers[tensor]
-        position = list(model.graph.node).index(source) + 1
-        for branch, members in list(groups.items())[1:]:
-            copy = onnx.NodeProto()
-            copy.CopyFrom(source)
-            copy.name = f"{source.name}_for_{branch}"
-            copy.output[:] = [f"{output}_for_{branch}" for output in source.output]
-            for slot, name in enumerate(copy.input):
-                if name in initializers:
-                    weight = onnx.TensorProto()
-                    weight.CopyFrom(initializers[name])
-                    weight.name = copy.input[slot] = f"{name}_for_{branch}"
-                    model.graph.initializer.append(weight)
-            model.graph.node.insert(position, copy)
-            for member in members:
-                member.input[:] = [f"{name}_for_{branch}" if name == tensor else name
-                                   for name in member.input]
-            copies += 1
-    return copies
 
 
 def half_word_embeddings(model) -> bool:
@@ -242,35 +186,22 @@ def half_word_embeddings(model) -> bool:
 
 
 def export_graphs(scorer: Scorer, directory: Path) -> None:
-    """Export the four fp32 graphs of ``scorer``'s network into ``directory``."""
-    import onnx
-
+    """Export the fp32 graphs (``GRAPHS``) of ``scorer``'s network into ``directory``."""
     network = scorer.network.eval()
     _eager_attention(network)
     ids = torch.full((2, 16), scorer.tokenizer.pad_token_id + 5, dtype=torch.long)
     mask = torch.ones_like(ids)
     mask[1, 10:] = 0
-    tokens = {name: {0: "batch", 1: "tokens"} for name in TOKEN_INPUTS}
-    per_comment = {"logits": {0: "batch"}, "span_logits": {0: "batch", 1: "tokens"},
-                   "topic": {0: "batch"}}
-    for name, module, outputs in (
-        ("comment", _CommentGraph(network, topic=False), ("logits", "span_logits")),
-        ("comment_topic", _CommentGraph(network, topic=True), ("logits", "span_logits", "topic")),
-        ("embed", _EmbedGraph(network), ("topic",)),
-    ):
-        dynamic = {**tokens, **{o: per_comment[o] for o in outputs}}
-        path = directory / f"{name}.onnx"
-        _export(module, (ids, mask), path, names=TOKEN_INPUTS, outputs=outputs, dynamic=dynamic)
-        graph = onnx.load(str(path))
-        if split_branch_points(graph):
-            onnx.save(graph, str(path))
-    hidden = network.heads.in_features
-    vectors = tuple(torch.nn.functional.normalize(torch.randn(2, hidden), dim=-1)
-                    for _ in range(3))
-    flags = (torch.tensor([True, False]), torch.tensor([False, True]))
-    _export(_ContextGraph(network), (*vectors, *flags), directory / f"{CONTEXT_GRAPH}.onnx",
-            names=CONTEXT_INPUTS, outputs=("context_logit",),
-            dynamic={name: {0: "batch"} for name in (*CONTEXT_INPUTS, "context_logit")})
+    types = torch.zeros_like(ids)
+    types[:, 8:] = 1
+    per_token = {0: "batch", 1: "tokens"}
+    shapes = {"logits": {0: "batch"}, "span_logits": per_token, "context_logit": {0: "batch"}}
+    for name, module, inputs in (("comment", _CommentGraph(network), (ids, mask)),
+                                 ("pair", _PairGraph(network), (ids, types, mask))):
+        dynamic = {**{i: per_token for i in INPUTS[name]},
+                   **{o: shapes[o] for o in OUTPUTS[name]}}
+        _export(module, inputs, directory / f"{name}.onnx", names=INPUTS[name],
+                outputs=OUTPUTS[name], dynamic=dynamic)
 
 
 def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, str | None]]:
@@ -279,7 +210,7 @@ def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, str | None]]:
     ``attn_out`` (H x H), ``ffn_up`` (H x I) and ``ffn_down`` (I x H); and ``heads`` (outside
     every layer). ``layer`` is the layer's module (``layer.3``, ``topic_layers.0``), read from
     the exported node names (a fused ``Attention``'s from the node reading its output), not
-    from graph order: the graph with the topic branch interleaves the two branches' layers."""
+    from graph order."""
     shapes = {i.name: tuple(i.dims) for i in model.graph.initializer}
     readers = readers_of(model)
 
@@ -308,10 +239,10 @@ def weight_nodes(model, hidden_size: int) -> dict[str, tuple[str, str | None]]:
     return found
 
 
-def activation_peaks(model, nodes: list, batches: list[tuple]) -> dict[str, np.ndarray]:
-    """Each input channel's largest |value| at the inputs of ``nodes``, over ``batches`` of
-    (ids, mask) run through ``model`` in fp32 (padding included: dynamic quantisation sees it
-    too)."""
+def activation_peaks(model, nodes: list, batches: list[dict]) -> dict[str, np.ndarray]:
+    """Each input channel's largest |value| at the inputs of ``nodes``, over ``batches`` (the
+    graph's inputs by name) run through ``model`` in fp32 (padding included: dynamic
+    quantisation sees it too)."""
     import onnx
 
     probe = onnx.ModelProto()
@@ -322,8 +253,8 @@ def activation_peaks(model, nodes: list, batches: list[tuple]) -> dict[str, np.n
             name, onnx.TensorProto.FLOAT, None))
     session = open_session(probe.SerializeToString())
     peaks: dict[str, np.ndarray] = {}
-    for ids, mask in batches:
-        values = session.run(inputs, {"input_ids": ids, "attention_mask": mask})
+    for batch in batches:
+        values = session.run(inputs, batch)
         for name, value in zip(inputs, values, strict=True):
             peak = np.abs(value).reshape(-1, value.shape[-1]).max(axis=0)
             peaks[name] = np.maximum(peaks.get(name, 0.0), peak)
@@ -421,18 +352,31 @@ def quantisation_texts() -> list[str]:
     return [line for line in lines if line.strip() and not line.startswith("#")]
 
 
-def quantisation_batches(scorer, texts: list[str] | None = None) -> list[tuple]:
+def quantisation_batches(scorer, texts: list[str] | None = None, *,
+                         graph: str = "comment") -> list[dict]:
     """``texts`` (default: ``quantisation_texts()``) normalised and tokenised as the scorer
-    does, in length-sorted padded batches of 8."""
-    texts = quantisation_texts() if texts is None else texts
-    encoded = encode_texts(scorer.tokenizer, [normalise(t) for t in texts],
-                           max_length=scorer.config.max_length,
+    does for ``graph``, in length-sorted padded batches of 8 (the graph's inputs by name). For
+    ``pair`` each text is read with the text before it as its parent and the one seven further
+    on as its article."""
+    texts = [normalise(t) for t in (quantisation_texts() if texts is None else texts)]
+    pad = scorer.tokenizer.pad_token_id
+    if graph == "pair":
+        n = len(texts)
+        encoded = encode_pairs(scorer.tokenizer, texts, [texts[i - 1] for i in range(n)],
+                               [texts[(i + 7) % n] for i in range(n)],
+                               lengths=scorer.config.lengths,
+                               head_fraction=scorer.config.head_fraction)
+        return [dict(zip(INPUTS["pair"], pad_pairs([encoded[i] for i in batch], pad_id=pad),
+                         strict=True))
+                for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8)]
+    encoded = encode_texts(scorer.tokenizer, texts, max_length=scorer.config.max_length,
                            head_fraction=scorer.config.head_fraction)
-    return [pad_arrays([encoded[i] for i in batch], pad_id=scorer.tokenizer.pad_token_id)
+    return [dict(zip(INPUTS["comment"], pad_arrays([encoded[i] for i in batch], pad_id=pad),
+                     strict=True))
             for batch in length_sorted_batches([len(e.input_ids) for e in encoded], 8)]
 
 
-def prepare_int8(model, nodes: list, families: dict, batches: list[tuple], *,
+def prepare_int8(model, nodes: list, families: dict, batches: list[dict], *,
                  strength: float | None = SMOOTHING, outliers: int = OUTLIER_CHANNELS,
                  smooth_down: bool = False) -> list:
     """Ready ``nodes`` of a fused graph for dynamic int8, in place and exactly in fp32: split the
@@ -454,7 +398,7 @@ def prepare_int8(model, nodes: list, families: dict, batches: list[tuple], *,
 
 
 def optimise_and_quantise(source: Path, target: Path, *, num_heads: int, hidden_size: int,
-                          precision: str, batches: list[tuple] = ()) -> dict:
+                          precision: str, batches: list[dict] = ()) -> dict:
     """Fuse attention, embeddings and GELU with ONNX Runtime's BERT optimizer (``FUSIONS``);
     for ``"int8"`` then ready the layers' weight nodes over ``batches`` (``prepare_int8``) and
     quantise them (``quantise_dynamic``: activations per call, one scale per tensor; weights per
@@ -515,41 +459,43 @@ def quantise_dynamic(source: Path, target: Path, nodes: list[str], *,
 
 WEIGHTS = {
     "fp32": "fp32",
-    "int8": (f"int8 dynamic, per channel (the encoder graphs' layers: SmoothQuant {SMOOTHING}, "
-             f"FFN-down's {OUTLIER_CHANNELS} outlier channels split off); fp32 (their embeddings, "
-             "heads and outlier channels; context_head)"),
+    "int8": (f"int8 dynamic, per channel (the layers of both graphs: SmoothQuant {SMOOTHING}, "
+             f"FFN-down's {OUTLIER_CHANNELS} outlier channels split off); fp32 (embeddings, "
+             "heads and outlier channels)"),
 }
 
 
-def write_shared_initializers(directory: Path, graphs: tuple[str, ...] = ENCODER_GRAPHS, *,
+def write_shared_initializers(directory: Path, graphs: tuple[str, ...] = GRAPHS, *,
                               min_bytes: int = 1 << 20) -> dict[str, str]:
     """Save each large weight that every one of ``graphs`` holds, byte for byte, once as a
     ``.npy`` file in ``directory``; return ``{initializer name: file name}`` for the manifest.
 
-    The encoder graphs each carry the word-embedding table (23 MB for MiniLM in fp16,
-    ``half_word_embeddings``): three copies in a server that opens all graphs.
+    Both graphs carry the word-embedding table (23 MB for MiniLM in fp16,
+    ``half_word_embeddings``): two copies in a server that opens both.
     ``model.runtime`` maps the file and hands it to every session
     (``SessionOptions.add_initializer``), which then use that one buffer instead of their own
     copy."""
     import onnx
     from onnx import numpy_helper
 
-    large = [{i.name: i for i in onnx.load(str(directory / f"{name}.onnx")).graph.initializer
+    # compared as arrays: a small tensor may keep its values in a typed field, not raw_data
+    large = [{i.name: numpy_helper.to_array(i)
+              for i in onnx.load(str(directory / f"{name}.onnx")).graph.initializer
               if len(i.raw_data) >= min_bytes} for name in graphs]
     first = large[0] if large else {}
-    common = sorted(name for name, tensor in first.items()
-                    if all(name in other and other[name].raw_data == tensor.raw_data
-                           for other in large[1:]))
+    common = sorted(name for name, array in first.items()
+                    if all(name in other and other[name].dtype == array.dtype
+                           and np.array_equal(other[name], array) for other in large[1:]))
     shared = {}
     for index, name in enumerate(common):
         shared[name] = f"shared_{index}.npy"
-        np.save(directory / shared[name], numpy_helper.to_array(first[name]))
+        np.save(directory / shared[name], first[name])
     return shared
 
 
 def build(artifact_dir: Path, output: Path, *, key: str, precision: str) -> Path:
     """Write the runtime form of the artifact at ``artifact_dir`` into ``output`` (created),
-    with the encoder graphs' weights at ``precision`` (``WEIGHTS``' keys)."""
+    with the graphs' weights at ``precision`` (``WEIGHTS``' keys)."""
     if precision not in WEIGHTS:
         raise ValueError(f"precision must be one of {', '.join(WEIGHTS)}, not {precision!r}")
     import onnxruntime
@@ -561,14 +507,14 @@ def build(artifact_dir: Path, output: Path, *, key: str, precision: str) -> Path
     fused = {}
     with tempfile.TemporaryDirectory() as scratch:
         export_graphs(scorer, Path(scratch))
-        for name in ENCODER_GRAPHS:
+        for name in GRAPHS:
+            quantised = name in QUANTISED_GRAPHS
             fused[name] = optimise_and_quantise(
                 Path(scratch) / f"{name}.onnx", output / f"{name}.onnx",
                 num_heads=encoder["num_attention_heads"], hidden_size=encoder["hidden_size"],
-                precision=precision if name in QUANTISED_GRAPHS else "fp32",
-                batches=quantisation_batches(scorer) if name in QUANTISED_GRAPHS else (),
+                precision=precision if quantised else "fp32",
+                batches=quantisation_batches(scorer, graph=name) if quantised else (),
             )
-        (Path(scratch) / f"{CONTEXT_GRAPH}.onnx").replace(output / f"{CONTEXT_GRAPH}.onnx")
     shared = write_shared_initializers(output)
     manifest = {
         "key": key,

@@ -21,7 +21,7 @@ from model.comments import (  # noqa: F401 (re-exported: the scorer's public typ
     char_spans,
 )
 from model.network import CivilityNetwork
-from model.scoring import ContextBatch, ScorerBase
+from model.scoring import ScorerBase
 
 
 class Scorer(ScorerBase):
@@ -35,8 +35,7 @@ class Scorer(ScorerBase):
 
     def __init__(self, network: CivilityNetwork, tokenizer, config: ModelConfig,
                  **options) -> None:
-        """``options``: ``thresholds``, ``calibration``, ``path``, ``context_cache_size``
-        (see ``ScorerBase``)."""
+        """``options``: ``thresholds``, ``calibration``, ``path`` (see ``ScorerBase``)."""
         super().__init__(tokenizer, config, **options)
         self.network = network.eval()
 
@@ -100,28 +99,15 @@ class Scorer(ScorerBase):
         return path
 
     # ---- the two network calls -----------------------------------------------------------
-    def _forward(self, ids: np.ndarray, mask: np.ndarray, *, topic: bool) -> dict[str, np.ndarray]:
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
         ids_t, mask_t = torch.from_numpy(ids), torch.from_numpy(mask)
         with torch.inference_mode():
-            states, embedding = self.network.encode(ids_t, mask_t, topic=topic)
-            out = self.network.comment_heads(states, embedding, mask_t)
-        result = {name: out[name].float().numpy() for name in ("logits", "span_logits")}
-        if topic:
-            result["topic"] = embedding.float().numpy()
-        return result
+            out = self.network(ids_t, mask_t)
+        return {name: out[name].float().numpy() for name in ("logits", "span_logits")}
 
-    def _context_logit(self, topic: np.ndarray, context: ContextBatch) -> np.ndarray:
+    def _context_logit(self, ids: np.ndarray, types: np.ndarray,
+                       mask: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            logits = self.network.context_logit(
-                torch.from_numpy(topic),
-                torch.from_numpy(context.article),
-                torch.from_numpy(context.parent),
-                has_article=torch.from_numpy(context.has_article),
-                has_parent=torch.from_numpy(context.has_parent),
-            )
+            logits = self.network.context_logit(torch.from_numpy(ids), torch.from_numpy(types),
+                                                torch.from_numpy(mask))
         return logits.float().numpy()
-
-    def _embed(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            _, pooled = self.network.embed(torch.from_numpy(ids), torch.from_numpy(mask))
-        return pooled.float().numpy()

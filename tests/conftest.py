@@ -33,8 +33,8 @@ def tiny_model(tiny_base, tmp_path_factory) -> Path:
     from training.config import Config, ModelArguments
 
     config = Config(model=ModelArguments(base=str(tiny_base), name="tiny", version="0.0.1",
-                                         max_length=32, context_max_length=48, context_hidden=16,
-                                         topic_layers=1))
+                                         max_length=32, context_lengths=[24, 12, 12],
+                                         context_hidden=16, topic_layers=1))
     scorer = new_scorer(config, list(attributes.NAMES))
     return scorer.save_pretrained(tmp_path_factory.mktemp("tiny-model"), metrics={}, build={},
                                   model_card="# tiny test model\n")

@@ -113,7 +113,7 @@ def embed_records(scorer, records: list[Record], *, batch_size: int = 32) -> np.
     for rows in length_sorted_batches([len(e.input_ids) for e in encoded], batch_size):
         ids, mask = pad_batch([encoded[i] for i in rows], pad_id=scorer.tokenizer.pad_token_id)
         with torch.inference_mode():
-            _, pooled = scorer.network.embed(ids, mask)
+            pooled = torch.nn.functional.normalize(scorer.network(ids, mask)["pooled"], dim=-1)
         out[rows] = pooled.float().numpy()
     return out
 

@@ -44,7 +44,7 @@ def new_scorer(config: Config, attributes: list[str]) -> Scorer:
         name=config.model.name,
         version=config.model.version,
         max_length=config.model.max_length,
-        context_max_length=config.model.context_max_length,
+        context_lengths=list(config.model.context_lengths),
         head_fraction=config.model.head_fraction,
         context_hidden=config.model.context_hidden,
         topic_layers=config.model.topic_layers,

@@ -254,7 +254,7 @@ def _build_section(metrics: Mapping, config: Mapping, build: Mapping) -> list[st
 
 
 def _context_head_section(metrics: Mapping) -> list[str]:
-    """How the off-topic head was refitted after the joint run (``civility train-context-head``),
+    """How the off-topic branch was tuned after the joint run (``civility train-context-head``),
     with validation ROC-AUC before and after; nothing when it was not."""
     refit = metrics.get("context_head")
     if not isinstance(refit, Mapping):
@@ -262,30 +262,27 @@ def _context_head_section(metrics: Mapping) -> list[str]:
     before, after = refit.get("roc_auc_before") or {}, refit.get("roc_auc_after") or {}
     rows = [[s, before.get(s), after.get(s)] for s in sorted(after, key=lambda s: (s != "all", s))]
     settings = refit.get("config") if isinstance(refit.get("config"), Mapping) else {}
-    examples = refit.get("train_examples") if isinstance(refit.get("train_examples"),
-                                                         Mapping) else {}
-    tuned = refit.get("topic_branch") if isinstance(refit.get("topic_branch"), Mapping) else {}
-    how = (f"The topic branch's top layers and the `off_topic` context head of "
-           f"`{_fmt(refit.get('base_model'))}` were fine-tuned together on the off-topic pairs "
-           f"({_fmt(tuned.get('seconds'))} s; final loss {_fmt(tuned.get('final_loss'))}); the "
-           "embeddings, the shared trunk and every toxicity head are that model's, so no other "
-           "attribute's score changed." if tuned else
-           f"The `off_topic` context head was refitted alone on the frozen topic embeddings of "
-           f"`{_fmt(refit.get('base_model'))}` (every other weight, calibrator and threshold "
-           "is that model's).")
-    return ["## Off-topic head refit", "",
-            f"{how} Its calibrator and threshold were refitted on validation data.", "",
+    tuned = refit.get("branch") if isinstance(refit.get("branch"), Mapping) else {}
+    examples = tuned.get("examples") if isinstance(tuned.get("examples"), Mapping) else {}
+    return ["## Off-topic branch", "",
+            f"The off-topic branch of `{_fmt(refit.get('base_model'))}` (its own top layers and "
+            f"the context head, reading comment, parent and article as one sequence) was tuned "
+            f"on the off-topic data ({_fmt(tuned.get('seconds'))} s; final loss "
+            f"{_fmt(tuned.get('final_loss'))}); the embeddings, the shared trunk and every "
+            "toxicity head are that model's, so no other attribute's score changed. Its "
+            "calibrator and threshold were refitted on validation data.", "",
             f"- command: `{_fmt(refit.get('command'))}`",
             f"- seconds: {_fmt(refit.get('seconds'))}",
             f"- settings: {', '.join(f'{k}={v}' for k, v in settings.items()) or NA}",
-            f"- training examples: {', '.join(f'{k}: {v}' for k, v in examples.items()) or NA}",
-            *([f"- tuning examples by kind: "
-               f"{', '.join(f'{k}: {v}' for k, v in tuned['examples'].items())}"]
-              if isinstance(tuned.get("examples"), Mapping) else []),
+            f"- training examples by kind: "
+            f"{', '.join(f'{k}: {v}' for k, v in examples.items()) or NA}",
             f"- validation ROC-AUC on drift splices (a reply followed by one of its own topic, "
             f"or of another): {_fmt(refit.get('drift_splices_roc_auc'))}",
+            f"- validation ROC-AUC on drifted conversations (replies with their own parent "
+            f"under their own article, or under another thread's): "
+            f"{_fmt(refit.get('drifted_conversations_roc_auc'))}",
             "", *_table(["source", f"off_topic ROC-AUC {_fmt(refit.get('base_model'))}",
-                         "off_topic ROC-AUC refitted"], rows)]
+                         "off_topic ROC-AUC tuned"], rows)]
 
 
 def render_model_card(

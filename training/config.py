@@ -27,10 +27,11 @@ class ModelArguments:
     version: str = "0.1.0"
     attributes: list[str] = field(default_factory=list)  # empty: every attribute the data labels
     max_length: int = 256  # at scoring time
-    context_max_length: int = 256  # at scoring time
+    # off_topic's input: comment, parent and article token budgets, in training and scoring
+    context_lengths: list[int] = field(default_factory=lambda: [128, 64, 64])
     head_fraction: float = 0.67
     context_hidden: int = 256
-    topic_layers: int = 0  # top layers split into a fine-tuned and a frozen topic branch
+    topic_layers: int = 0  # top layers the off-topic branch has of its own (0: shared)
     dropout: float = 0.1
 
 
@@ -59,10 +60,6 @@ class TrainingArguments:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     max_length: int = 128  # training truncation (head and tail)
-    context_max_length: int = 64
-    # Contexts go through the shared encoder without gradients (a stop-gradient on the context
-    # side): the comment side still learns the off-topic task, at a third of the cost.
-    context_grad: bool = False
     span_loss_weight: float = 0.5
     context_loss_weight: float = 1.0
     # bf16 autocast: "auto" uses it on a GPU and on CPUs with native bf16 (AVX512-BF16/AMX);
@@ -78,33 +75,22 @@ class TrainingArguments:
 
 @dataclass
 class ContextHeadArguments:
-    """``civility train-context-head``: refit only the off-topic head of a finished artifact on
-    frozen topic embeddings (see training/context_head.py)."""
+    """``civility train-context-head``: tune the off-topic branch (its own top layers and the
+    context head) of a finished artifact; every toxicity output stays as it is (see
+    training/context_head.py)."""
 
     base_artifact: str = "model/release"
     sources: list[str] = field(default_factory=list)  # empty: every source in data.sources
-    epochs: int = 20
-    batch_size: int = 256
-    learning_rate: float = 2e-3
+    steps: int = 1000
+    batch_size: int = 32
+    learning_rate: float = 5e-5  # the branch's layers
+    head_learning_rate: float = 1e-3
     weight_decay: float = 0.01
-    # drifted-conversation negatives (own parent, another topic's article) per eligible reply
-    drifted_ratio: float = 0.0
-    # topic embeddings are saved here and reused by a rerun on the same frozen branch
-    embedding_cache: str | None = None
-    # > 0: first fine-tune the topic branch (its top layers, not the shared trunk) with the
-    # context head for this many steps on the pairs (training/context_head.py, tune_topic_branch)
-    topic_steps: int = 0
-    topic_learning_rate: float = 3e-5
-    topic_head_learning_rate: float = 1e-3
-    topic_batch_size: int = 32
-    topic_max_length: int = 96          # comment tokens while tuning (serving reads more)
-    topic_context_max_length: int = 64  # article/parent tokens while tuning
     # share of own-context replies that also appear spliced with another comment: one from their
     # own topic (on topic) and one from another topic (off topic: the reply drifts)
     splice_fraction: float = 0.0
-    # drop an other-thread negative whose comment does not fit its own context better than the
-    # borrowed one by this cosine margin (a generic reply is not off topic anywhere); null: keep
-    fit_margin: float | None = None
+    # drifted-conversation negatives (own parent, another topic's article) per eligible reply
+    drifted_ratio: float = 0.0
     # measured shortfalls of the released model, stated in its card (empty: none)
     known_gaps: list[str] = field(default_factory=list)
 
@@ -192,28 +178,26 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
         raise ConfigError("training.epochs must be positive")
     t = config.training
     for name in ("batch_size", "eval_batch_size", "log_every", "checkpoint_every", "max_length",
-                 "context_max_length", "max_steps"):
+                 "max_steps"):
         value = getattr(t, name)
         if value is not None and value < (3 if name.endswith("max_length") else 1):
             raise ConfigError(f"training.{name} is too small: {value}")
-    for name in ("max_length", "context_max_length"):
-        if getattr(config.model, name) < 3:
-            raise ConfigError(f"model.{name} is too small: {getattr(config.model, name)}")
+    if config.model.max_length < 3:
+        raise ConfigError(f"model.max_length is too small: {config.model.max_length}")
+    lengths = config.model.context_lengths
+    if (not isinstance(lengths, list) or len(lengths) != 3
+            or not all(isinstance(n, int) and n >= 2 for n in lengths)):
+        raise ConfigError("model.context_lengths must be three token budgets (comment, parent, "
+                          f"article) of at least 2: {lengths}")
     head = config.context_head
-    for name in ("epochs", "batch_size"):
+    for name in ("steps", "batch_size"):
         if getattr(head, name) < 1:
             raise ConfigError(f"context_head.{name} must be at least 1: {getattr(head, name)}")
-    if head.learning_rate <= 0 or head.weight_decay < 0 or head.drifted_ratio < 0:
-        raise ConfigError("context_head.learning_rate must be positive, weight_decay and "
-                          "drifted_ratio not negative")
-    if head.topic_steps < 0:
-        raise ConfigError(f"context_head.topic_steps must not be negative: {head.topic_steps}")
-    for name in ("topic_learning_rate", "topic_head_learning_rate"):
+    for name in ("learning_rate", "head_learning_rate"):
         if getattr(head, name) <= 0:
             raise ConfigError(f"context_head.{name} must be positive: {getattr(head, name)}")
-    for name in ("topic_batch_size", "topic_max_length", "topic_context_max_length"):
-        if getattr(head, name) < (3 if name.endswith("length") else 1):
-            raise ConfigError(f"context_head.{name} is too small: {getattr(head, name)}")
+    if head.weight_decay < 0 or head.drifted_ratio < 0:
+        raise ConfigError("context_head.weight_decay and drifted_ratio must not be negative")
     if not 0.0 <= head.splice_fraction <= 1.0:
         raise ConfigError(f"context_head.splice_fraction must be in [0, 1]: {head.splice_fraction}")
     if not 0.0 <= config.model.head_fraction <= 1.0:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from model.encoding import encode_texts, pad_batch
+from model.encoding import ContextLengths, PairEncoded, encode_pairs, encode_texts, pad_batch
 from model.evaluation import label_matrix
 from model.text import normalise, normalise_with_offsets
 from training.records import Record
@@ -22,8 +22,7 @@ class Batch:
     context_target: torch.Tensor  # (B,) off_topic target, NaN where unlabelled
     span_labels: torch.Tensor  # (B, T) 0/1, NaN where the record has no span annotation
     weights: torch.Tensor  # (B,)
-    articles: list[str | None]
-    parents: list[str | None]
+    pairs: list[PairEncoded | None]  # the off-topic branch's input, None without context
 
 
 def article_content(record: Record) -> str | None:
@@ -39,9 +38,11 @@ def make_batch(
     context_attribute: str,
     max_length: int,
     head_fraction: float,
+    context_lengths: ContextLengths,
     perturb: Callable[[str], str] | None = None,
 ) -> Batch:
-    """Tokenise a batch (with optional noise on comments that have no span annotation)."""
+    """Tokenise a batch (with optional noise on comments that have no span annotation), and
+    each comment that has an article or parent with them for the off-topic branch."""
     texts, index_maps = [], []
     for record in records:
         text = record.text
@@ -61,6 +62,15 @@ def make_batch(
             if end > start:
                 span_labels[row, col] = float(any(index[c] in toxic for c in range(start, end)))
     context = [r.labels.get(context_attribute, np.nan) for r in records]
+    with_context = [i for i, r in enumerate(records) if r.has_context]
+    pairs: list[PairEncoded | None] = [None] * len(records)
+    encoded_pairs = encode_pairs(
+        tokenizer, [texts[i] for i in with_context],
+        [_normalised_or_none(records[i].parent) for i in with_context],
+        [_normalised_or_none(article_content(records[i])) for i in with_context],
+        lengths=context_lengths, head_fraction=head_fraction)
+    for i, pair in zip(with_context, encoded_pairs, strict=True):
+        pairs[i] = pair
     return Batch(
         input_ids=ids,
         attention_mask=mask,
@@ -70,8 +80,7 @@ def make_batch(
         context_target=torch.tensor(context, dtype=torch.float32),
         span_labels=span_labels,
         weights=torch.tensor([r.weight for r in records], dtype=torch.float32),
-        articles=[_normalised_or_none(article_content(r)) for r in records],
-        parents=[_normalised_or_none(r.parent) for r in records],
+        pairs=pairs,
     )
 
 

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import get_linear_schedule_with_warmup
 
-from model.encoding import encode_texts, pad_batch
+from model.encoding import ContextLengths, pad_pairs
 from model.network import CivilityNetwork
 from training.config import Config, ConfigError
 from training.features import Batch, make_batch, sampling_plan, token_lengths
@@ -62,23 +62,23 @@ def masked_bce(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tenso
 def batch_loss(
     network: CivilityNetwork, tokenizer, batch: Batch, config: Config, device: torch.device
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Forward a batch (contexts through the same encoder, without gradients unless
-    ``training.context_grad``) and combine the three losses."""
+    """Forward a batch (the comments alone, and those with an off-topic label and a context
+    through the off-topic branch) and combine the three losses."""
     ids, mask = batch.input_ids.to(device), batch.attention_mask.to(device)
-    article, has_article = encode_contexts(network, tokenizer, batch.articles, config, device,
-                                           head=1.0)
-    parent, has_parent = encode_contexts(network, tokenizer, batch.parents, config, device,
-                                         head=config.model.head_fraction)
-    out = network(ids, mask, article=article, parent=parent,
-                  has_article=has_article, has_parent=has_parent)
+    out = network(ids, mask)
     weights = batch.weights.to(device)
     k = batch.targets.shape[1]
     attribute_loss = masked_bce(out["logits"], batch.targets.to(device),
                                 weights.unsqueeze(1).expand(-1, k))
-    context_target = batch.context_target.to(device)
-    has_context = has_article | has_parent
-    context_target = torch.where(has_context, context_target, math.nan)
-    context_loss = masked_bce(out["context_logit"], context_target, weights)
+    rows = [i for i, pair in enumerate(batch.pairs)
+            if pair is not None and not math.isnan(float(batch.context_target[i]))]
+    if rows:
+        pair_ids, pair_types, pair_mask = (torch.from_numpy(a).to(device) for a in pad_pairs(
+            [batch.pairs[i] for i in rows], pad_id=tokenizer.pad_token_id))
+        context_loss = masked_bce(network.context_logit(pair_ids, pair_types, pair_mask),
+                                  batch.context_target[rows].to(device), weights[rows])
+    else:
+        context_loss = out["logits"].sum() * 0.0
     span_labels = batch.span_labels.to(device)
     span_labels = torch.where(mask.bool(), span_labels, math.nan)
     span_loss = masked_bce(out["span_logits"], span_labels,
@@ -88,22 +88,6 @@ def batch_loss(
     parts = {"attributes": attribute_loss.item(), "context": context_loss.item(),
              "spans": span_loss.item()}
     return total, parts
-
-
-def encode_contexts(network, tokenizer, texts, config, device, *, head: float):
-    """Unit embeddings for the batch's unique context texts (each encoded once)."""
-    present = torch.tensor([t is not None for t in texts], device=device)
-    unique = sorted({t for t in texts if t is not None})
-    if not unique:
-        return None, present
-    encoded = encode_texts(tokenizer, unique, max_length=config.training.context_max_length,
-                           head_fraction=head)
-    ids, mask = pad_batch(encoded, pad_id=tokenizer.pad_token_id)
-    with torch.set_grad_enabled(config.training.context_grad and torch.is_grad_enabled()):
-        _, pooled = network.embed(ids.to(device), mask.to(device))
-    row = {t: i for i, t in enumerate(unique)}
-    gather = torch.tensor([row.get(t, 0) for t in texts], device=device)
-    return pooled[gather] * present.unsqueeze(-1), present
 
 
 def train(
@@ -128,8 +112,9 @@ def train(
                          temperature=config.data.sampling_temperature, steps=steps,
                          batch_size=t.batch_size, seed=t.seed)
     trainable = [(n, p) for n, p in network.named_parameters() if p.requires_grad]
-    head_params = [p for n, p in trainable if not n.startswith(("encoder.", "topic_layers."))]
-    encoder_params = [p for n, p in trainable if n.startswith("encoder.")]
+    layers = ("encoder.", "topic_layers.")  # transformer layers: the encoder's learning rate
+    head_params = [p for n, p in trainable if not n.startswith(layers)]
+    encoder_params = [p for n, p in trainable if n.startswith(layers)]
     optimizer = torch.optim.AdamW(
         [{"params": encoder_params, "lr": t.learning_rate},
          {"params": head_params, "lr": t.head_learning_rate}],
@@ -149,6 +134,7 @@ def train(
         batch = make_batch([train_records[i] for i in plan[step]], tokenizer,
                            comment_attributes=comment_attributes, context_attribute="off_topic",
                            max_length=t.max_length, head_fraction=config.model.head_fraction,
+                           context_lengths=ContextLengths(*config.model.context_lengths),
                            perturb=perturb)
         with autocast():
             loss, parts = batch_loss(network, tokenizer, batch, config, device)

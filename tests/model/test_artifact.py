@@ -31,7 +31,8 @@ def fresh_fp32_scorer(tiny_base) -> Scorer:
 
     torch.manual_seed(0)  # the heads' random init; fp16 rounding error depends on it
     config = Config(model=ModelArguments(base=str(tiny_base), name="fresh", version="1.2.3",
-                                         max_length=32, context_max_length=32, context_hidden=16))
+                                         max_length=32, context_lengths=[24, 12, 12],
+                                         context_hidden=16))
     return new_scorer(config, list(attributes.NAMES))
 
 

@@ -77,10 +77,13 @@ def test_fp32_runtime_equals_pytorch_with_and_without_context(fp32_runtime, tiny
     assert [r.spans for r in actual] == [r.spans for r in expected]
 
 
-def test_fp32_runtime_context_embeddings_equal_pytorch(fp32_runtime, tiny_scorer):
-    texts = [ARTICLE["title"] + "\n" + ARTICLE["text"], "great idea", "you " * 80]
-    np.testing.assert_allclose(fp32_runtime.embed_context(texts),
-                               tiny_scorer.embed_context(texts), atol=1e-5)
+def test_fp32_runtime_off_topic_equals_pytorch_at_every_context_kind(fp32_runtime, tiny_scorer):
+    items = [{"text": "good point about the war", **context} for context in (
+        {"article": ARTICLE}, {"parent": "i think the war is wrong"},
+        {"article": ARTICLE, "parent": "you " * 80}, {"article": {"text": "war " * 400}})]
+    expected = [r.scores["off_topic"] for r in tiny_scorer.score(items)]
+    actual = [r.scores["off_topic"] for r in fp32_runtime.score(items)]
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
 def test_int8_runtime_stays_close_to_pytorch(int8_runtime, tiny_scorer):
@@ -145,15 +148,13 @@ def test_int8_form_quantises_the_layers_and_keeps_embeddings_and_heads_fp32(int8
     assert "MatMul" in ops  # the heads
 
 
-def test_every_layer_of_every_encoder_graph_is_fused_and_int8(int8_runtime):
-    """The graph with the topic branch forks after the trunk; both branches' first layers
-    must be fused and quantised like the rest (split_branch_points, weight_nodes by name)."""
+def test_every_layer_of_both_graphs_is_fused_and_int8(int8_runtime):
+    """The comment graph runs the trunk and the fine-tuned top, the pair graph the trunk and
+    the off-topic branch's own top: every layer fused and quantised (weight_nodes by name)."""
     import onnx
 
-    config = int8_runtime.config
-    layers = config.encoder["num_hidden_layers"]
-    for graph, expected in (("comment", layers), ("comment_topic", layers + config.topic_layers),
-                            ("embed", layers)):
+    layers = int8_runtime.config.encoder["num_hidden_layers"]
+    for graph, expected in (("comment", layers), ("pair", layers)):
         ops = [n.op_type for n in onnx.load(str(int8_runtime.runtime_dir / f"{graph}.onnx"))
                .graph.node]
         assert ops.count("QAttention") == expected and "Softmax" not in ops, graph
@@ -163,10 +164,10 @@ def test_every_layer_of_every_encoder_graph_is_fused_and_int8(int8_runtime):
 WORD_EMBEDDINGS = "network.encoder.embeddings.word_embeddings.weight"
 
 
-def test_weights_every_encoder_graph_holds_are_shared_from_one_file(tiny_model, int8_runtime,
+def test_weights_both_graphs_hold_are_shared_from_one_file(tiny_model, int8_runtime,
                                                                     tmp_path):
     """The build saves the word embeddings once (the tiny model's are under the 1 MB floor,
-    so here with none); every encoder session then uses that one mapped array, scores
+    so here with none); both sessions then use that one mapped array, scores
     unchanged. A missing file is an incomplete runtime form."""
     from model.runtime_build import write_shared_initializers
 
@@ -240,13 +241,13 @@ def test_word_embeddings_in_fp16_give_the_fused_node_its_own_results():
         onnx.TensorProto.FLOAT)
 
 
-def test_built_encoder_graphs_hold_fp16_word_embeddings(int8_runtime, fp32_runtime):
-    """The tiny artifact is saved in fp16, as a release is: every encoder graph of both forms
-    takes its word embeddings from an fp16 table (fp32 results stay PyTorch's, tested above)."""
+def test_built_graphs_hold_fp16_word_embeddings(int8_runtime, fp32_runtime):
+    """The tiny artifact is saved in fp16, as a release is: both graphs of both forms take
+    their word embeddings from an fp16 table (fp32 results stay PyTorch's, tested above)."""
     import onnx
 
     for runtime in (int8_runtime, fp32_runtime):
-        for graph in ("comment", "comment_topic", "embed"):
+        for graph in ("comment", "pair"):
             model = onnx.load(str(runtime.runtime_dir / f"{graph}.onnx"))
             words = next(i for i in model.graph.initializer if i.name == WORD_EMBEDDINGS)
             assert words.data_type == onnx.TensorProto.FLOAT16, (runtime.runtime_dir, graph)
@@ -281,7 +282,8 @@ def test_int8_preparation_smooths_and_splits_without_changing_fp32_results(fp32_
     nodes = [n for n in model.graph.node if families.get(n.name, ("",))[0] in INT8_FAMILIES]
     down = {n.name for n in nodes if families[n.name][0] == "ffn_down"}
     before = run(model, check, mask)
-    assert prepare_int8(model, nodes, families, [(fit, mask)]) == nodes
+    assert prepare_int8(model, nodes, families,
+                        [{"input_ids": fit, "attention_mask": mask}]) == nodes
     smoothed = {n.name.removesuffix("_smooth") for n in model.graph.node
                 if n.op_type == "Mul" and n.name.endswith("_smooth")}
     assert smoothed == {n.name for n in nodes} - down  # FFN-down is split, not smoothed
@@ -314,7 +316,8 @@ def test_a_ffn_down_the_split_cannot_handle_stays_fp32(fp32_runtime, caplog):
     families = {**families, wrong.name: ("ffn_down", families[wrong.name][1])}
     ids = np.array([[5, 6, 7, 8]])
     nodes = [wrong, by_family["ffn_up"][0]]
-    assert prepare_int8(model, nodes, families, [(ids, np.ones_like(ids))]) == nodes[1:]
+    assert prepare_int8(model, nodes, families,
+                        [{"input_ids": ids, "attention_mask": np.ones_like(ids)}]) == nodes[1:]
 
 
 def test_precision_comes_from_the_environment_unless_given(tiny_model, monkeypatch,

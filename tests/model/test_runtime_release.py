@@ -128,23 +128,22 @@ def test_default_form_flags_agree_with_pytorch_on_almost_every_comment(scored):
 
 
 def test_default_form_fuses_and_quantises_every_layer_of_the_release():
-    """The release's graph with the topic branch forks after 3 shared layers: ONNX Runtime's
-    attention fusion left both branches' first layers unfused (and fp32) until
-    ``split_branch_points``. 6 encoder layers plus 3 topic layers, each one QAttention and
-    three int8 matrices (attention output, FFN up, FFN down)."""
+    """Both graphs run 6 layers (the pair graph: the 3 shared ones and the off-topic branch's
+    3), each one QAttention and three int8 matrices (attention output, FFN up, FFN down)."""
     import onnx
 
     directory = build_runtime(RELEASE_DIR)
-    config = OnnxScorer.from_pretrained(RELEASE_DIR, directory).config
-    layers = config.encoder["num_hidden_layers"] + config.topic_layers
-    ops = [n.op_type for n in onnx.load(str(directory / "comment_topic.onnx")).graph.node]
-    assert (ops.count("QAttention"), ops.count("MatMulInteger")) == (layers, 3 * layers)
-    assert "Softmax" not in ops
+    layers = OnnxScorer.from_pretrained(RELEASE_DIR, directory).config.encoder[
+        "num_hidden_layers"]
+    for graph in ("comment", "pair"):
+        ops = [n.op_type for n in onnx.load(str(directory / f"{graph}.onnx")).graph.node]
+        assert (ops.count("QAttention"), ops.count("MatMulInteger")) == (layers, 3 * layers)
+        assert "Softmax" not in ops
 
 
 def test_the_release_word_embeddings_are_one_shared_file():
-    """Three encoder graphs, one copy of the word-embedding table in memory, in fp16 (23 MB;
-    the release's weights are fp16, so nothing is rounded)."""
+    """Two graphs, one copy of the word-embedding table in memory, in fp16 (23 MB; the
+    release's weights are fp16, so nothing is rounded)."""
     directory = build_runtime(RELEASE_DIR)
     built = json.loads((directory / "runtime.json").read_text(encoding="utf-8"))
     [(name, file)] = built["shared_initializers"].items()

@@ -152,57 +152,56 @@ def test_mixed_batch_scores_context_only_where_given(tiny_scorer):
         assert_same_scores(result.scores, tiny_scorer.score(item).scores)
 
 
-def counting_embeds(scorer: Scorer) -> list[int]:
-    """Record the batch size of every context-encoder call of ``scorer``."""
-    calls: list[int] = []
-    encode = scorer._embed
-    scorer._embed = lambda ids, mask: (calls.append(len(ids)), encode(ids, mask))[1]
-    return calls
-
-
-def with_lengths(scorer: Scorer, context_max_length: int) -> Scorer:
-    config = dataclasses.replace(scorer.config, context_max_length=context_max_length)
-    return Scorer(scorer.network, scorer.tokenizer, config, thresholds=scorer.thresholds,
-                  calibration=scorer.calibration)
-
-
 ARTICLE = {"title": "council budget", "text": "the council cut the library hours"}
 PARENT = "the library hours matter more than the roads"
 REPLY = {"text": "roads matter too", "article": ARTICLE, "parent": PARENT}
 
 
-def test_a_scored_comment_is_not_encoded_again_as_a_parent(tiny_scorer):
-    """With equal length budgets a comment's topic embedding is its embedding as a parent: a
-    reply to an already scored comment (or one in the same call) costs no context encoding."""
-    scorer = with_lengths(tiny_scorer, tiny_scorer.config.max_length)
-    calls = counting_embeds(scorer)
-    scorer.score({"text": PARENT, "article": ARTICLE})
-    assert calls == [1]  # the article
-    reply = scorer.score(REPLY)
-    assert calls == [1]
-    scorer.clear_context_cache()
-    scorer.score(REPLY)
-    assert calls == [1, 1, 1]  # the article and the parent again
-    fresh = with_lengths(tiny_scorer, tiny_scorer.config.max_length)
-    fresh_calls = counting_embeds(fresh)
-    assert_same_scores(reply.scores, fresh.score(REPLY).scores)  # article and parent encoded
-    assert sorted(fresh_calls) == [1, 1]
-    together = with_lengths(tiny_scorer, tiny_scorer.config.max_length)
-    together_calls = counting_embeds(together)
-    both = together.score([REPLY, {"text": PARENT, "article": ARTICLE}])
-    assert together_calls == [1]
-    assert_same_scores(both[0].scores, reply.scores)
+def counting_pairs(scorer: Scorer) -> list[tuple]:
+    """Record the shape of every off-topic branch call of ``scorer``."""
+    calls: list[tuple] = []
+    run = scorer._context_logit
+    scorer._context_logit = lambda ids, types, mask: (calls.append(ids.shape),
+                                                      run(ids, types, mask))[1]
+    return calls
 
 
-def test_parents_are_encoded_when_the_length_budgets_differ(tiny_scorer):
-    """The tiny model reads comments to 32 tokens and contexts to 48: a long parent's context
-    embedding is not its comment embedding, so it is encoded."""
-    scorer = with_lengths(tiny_scorer, tiny_scorer.config.context_max_length)
-    assert scorer.config.context_max_length != scorer.config.max_length
-    calls = counting_embeds(scorer)
-    scorer.score({"text": PARENT, "article": ARTICLE})
-    scorer.score(REPLY)
-    assert calls == [1, 1]
+def with_lengths(scorer: Scorer, lengths: list[int]) -> Scorer:
+    config = dataclasses.replace(scorer.config, context_lengths=lengths)
+    return Scorer(scorer.network, scorer.tokenizer, config, thresholds=scorer.thresholds,
+                  calibration=scorer.calibration)
+
+
+def test_off_topic_reads_the_comment_with_its_context_in_one_sequence(tiny_scorer):
+    scorer = with_lengths(tiny_scorer, [64, 64, 64])
+    calls = counting_pairs(scorer)
+    scorer.score(["no context", REPLY])
+    assert len(calls) == 1 and calls[0][0] == 1  # only the comment with context
+    tokens = scorer.tokenizer(["roads matter too", PARENT,
+                               "council budget\nthe council cut the library hours"],
+                              add_special_tokens=False)["input_ids"]
+    assert calls[0][1] == 1 + len(tokens[0]) + 1 + len(tokens[1]) + 1 + len(tokens[2]) + 1
+    short = with_lengths(tiny_scorer, [8, 6, 5])
+    calls = counting_pairs(short)
+    short.score(REPLY)
+    assert calls[0][1] == 8 + 6 + 5  # each part cut to its budget
+
+
+def test_the_context_changes_the_off_topic_score(tiny_scorer):
+    scores = [tiny_scorer.score({**REPLY, **change}).scores["off_topic"] for change in (
+        {}, {"parent": "what a lovely sunny day at the beach"}, {"article": None},
+        {"parent": None})]
+    assert len(set(scores)) == len(scores), scores
+
+
+def test_a_long_article_is_read_to_its_budget(tiny_scorer):
+    lengths = tiny_scorer.config.lengths
+    long_text = " ".join(["the council cut the library hours"] * 400)
+    clipped = tiny_scorer.tokenizer.decode(tiny_scorer.tokenizer(
+        long_text, add_special_tokens=False)["input_ids"][:lengths.article - 1])
+    full = tiny_scorer.score({"text": "roads", "article": {"text": long_text}})
+    short = tiny_scorer.score({"text": "roads", "article": {"text": clipped}})
+    assert full.scores["off_topic"] == short.scores["off_topic"]
 
 
 # ---- normalisation -------------------------------------------------------------------------------
@@ -413,14 +412,22 @@ def test_comment_coerce_rejects_non_string_article_parts(field):
         Comment.coerce({"text": "hi", "article": {field: 5}})
 
 
-def test_network_without_topic_branch_gives_the_same_comment_outputs(tiny_scorer):
+def test_the_off_topic_branch_does_not_touch_the_comment_outputs(tiny_scorer):
+    """The off-topic branch has top layers of its own on the shared trunk: changing them moves
+    the off-topic logit and nothing the comment heads read."""
+    import copy
+
     import torch
 
-    ids = torch.tensor([[2, 40, 41, 42, 3], [2, 43, 3, 0, 0]])
+    network = copy.deepcopy(tiny_scorer.network)
+    ids = torch.tensor([[2, 40, 41, 42, 3, 44, 45, 3], [2, 43, 3, 46, 3, 0, 0, 0]])
     mask = (ids != 0).long()
+    types = torch.tensor([[0, 0, 0, 0, 0, 1, 1, 1], [0, 0, 0, 1, 1, 0, 0, 0]])
     with torch.inference_mode():
-        full = tiny_scorer.network(ids, mask)
-        light = tiny_scorer.network(ids, mask, topic=False)
-    assert "context_logit" in full and "context_logit" not in light and "topic" not in light
+        before, context = network(ids, mask), network.context_logit(ids, types, mask)
+        for parameter in network.topic_layers.parameters():
+            parameter.add_(0.05)
+        after, moved = network(ids, mask), network.context_logit(ids, types, mask)
     for name in ("logits", "span_logits", "pooled"):
-        torch.testing.assert_close(light[name], full[name])
+        torch.testing.assert_close(after[name], before[name], rtol=0, atol=0)
+    assert not torch.allclose(moved, context)

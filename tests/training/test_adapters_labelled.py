@@ -204,7 +204,7 @@ def test_cat_context_parent_only_when_rated_with_it(tmp_path):
 
 
 def test_ruddit_score_mapping_and_deleted(tmp_path):
-    url = "https://www.reddit.com/r/changemyview/comments/42g75o/x//{}/"
+    url = "https://www.reddit.com/r/changemyview/comments/42g75o/cmv_the_wage_gap_is_a_myth//{}/"
     write_rows(
         tmp_path / "ruddit_with_text.csv",
         [
@@ -224,11 +224,16 @@ def test_ruddit_score_mapping_and_deleted(tmp_path):
                 url.format("cza2bw8"),
                 "0.8",
             ],
-            ["7abcde", "dpx1", "Meh, kinda dumb take.", url.format("dpx1"), "0.35"],
+            ["7abcde", "dpx1", "Meh, kinda dumb take.", "https://i.redd.it/pit25z.png/dpx1/",
+             "0.35"],
         ],
     )
     records = by_text(load("ruddit", tmp_path))
     assert len(records) == 3
+    # the post title from the permalink's slug; an image post has none
+    assert records["Shut the fuck up, you ignorant degenerate!"].article_title == (
+        "cmv the wage gap is a myth")
+    assert records["Meh, kinda dumb take."].article_title is None
     assert records['> The gap.\n\nSo it isn\'t a "myth", then.'].labels == {"incivility": 0.0}
     assert records["Shut the fuck up, you ignorant degenerate!"].labels == {"incivility": 1.0}
     assert records["Meh, kinda dumb take."].labels["incivility"] == approx(0.5)
