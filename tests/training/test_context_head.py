@@ -107,8 +107,8 @@ def test_refit_updates_off_topic_calibration_threshold_metrics_and_version(refit
     assert result.scores["off_topic"] is not None
 
 
-def test_refit_is_deterministic_and_may_overwrite_its_base(  # noqa: F811
-        refitted, mini_datasets, tiny_model, tmp_path):
+def test_refit_is_deterministic_and_may_overwrite_its_base(
+        refitted, mini_datasets, tiny_model, tmp_path):  # noqa: F811
     copy = refit_cli(mini_datasets, tiny_model, tmp_path / "copy", "model.version=0.0.2",
                      *TUNING)
     for name in ("topic_layers.0.output.dense.weight", "context_head.0.weight"):
