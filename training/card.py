@@ -224,7 +224,10 @@ LIMITATIONS = [
     "Trained on news comments, Wikipedia talk pages, Reddit, tweets and the Qatar Living forum; "
     "other communities and registers may score differently.",
     "`off_topic` was learned from question-answer relevance data and thread self-supervision "
-    "(a comment under another thread is off topic), not from labelled article comments.",
+    "(a comment under another thread is off topic, as is a reply spliced with "
+    "another thread's text or moved with its parent under another thread's article), not from "
+    "labelled article comments; it reads the article's title and lede only (64 tokens), the "
+    "parent's head and tail (64) and the comment's (128).",
     "Calibrated on pooled validation data from the sources above: recalibrate thresholds on "
     "your own site's moderation decisions before relying on the probabilities.",
     "Labels come from crowd raters with their own biases; see the bias checks above.",

@@ -21,6 +21,11 @@ do not show:
 
 Comments, parents and articles are cut to the artifact's ``context_lengths``, as the scorer
 cuts them when serving; validation scores come from the scorer itself.
+
+The base may be a 1.x artifact (release 1.1.0 and models retrained from it, whose off_topic was
+a bi-encoder; ``load_base``): its embeddings, trunk, toxicity top, heads, calibrators and
+thresholds are kept as they are, the branch starts from the base model's top layers (as in a
+joint run) and the context head from scratch, so tuning gives it a 2.x off_topic.
 """
 
 from __future__ import annotations
@@ -36,15 +41,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 from torch import nn
+from transformers import AutoTokenizer, BertConfig, BertModel
 
 from model import artifact
+from model.artifact import ArtifactError
 from model.calibration import apply_calibration
 from model.encoding import PairEncoded, encode_pairs, pad_pairs
 from model.metrics import per_label_metrics, roc_auc
+from model.network import CivilityNetwork
 from model.scorer import Scorer
 from model.text import normalise, normalise_with_offsets
 from training import card
+from training.base import resolve_base
 from training.calibration import choose_calibration, choose_threshold
 from training.config import Config, ConfigError
 from training.data.corpus import load_configured, read_label_map
@@ -244,12 +254,51 @@ def _held_out_kinds(scorer: Scorer, records: list[Record], *, seed: int) -> dict
     return out
 
 
+BI_ENCODER = "bi-encoder"  # how 1.x artifacts' config.json names their architecture
+
+
+def load_base(path: Path, config: Config) -> Scorer:
+    """The artifact to tune; a 1.x one (bi-encoder off_topic) comes upgraded, in memory, to the
+    cross-encoder branch: every weight but the branch's is its own, the branch's top layers are
+    the base model's (``config.model.base``) and the context head is new, untrained."""
+    raw = artifact.read_json(path / artifact.CONFIG) if (path / artifact.CONFIG).exists() else {}
+    if not str(raw.get("architecture", "")).startswith(BI_ENCODER):
+        return Scorer.from_pretrained(path)
+    artifact.check_directory(path)
+    old = artifact.read_config(path)
+    if not old.topic_layers:
+        raise ConfigError(f"{path}: a 1.x artifact without topic layers cannot be upgraded "
+                          "(its whole encoder was shared with off_topic)")
+    fresh = artifact.ModelConfig(**{
+        **old.to_dict(), "architecture": artifact.ModelConfig.architecture,
+        "context_lengths": list(config.model.context_lengths)})
+    network = CivilityNetwork(BertConfig(**fresh.encoder),
+                              comment_attributes=fresh.comment_attributes,
+                              context_hidden=fresh.context_hidden,
+                              topic_layers=fresh.topic_layers)
+    base = BertModel.from_pretrained(str(resolve_base(config.model.base)),
+                                     add_pooling_layer=False)
+    network.topic_layers.load_state_dict(
+        nn.ModuleList(base.encoder.layer[network.shared_layers:]).state_dict())
+    state = {k: v.float() for k, v in load_file(str(path / artifact.WEIGHTS)).items()
+             if not k.startswith(("topic_layers.", "context_head."))}
+    missing, unexpected = network.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith(("topic_layers.", "context_head.")) for k in missing):
+        raise ArtifactError(f"{path / artifact.WEIGHTS} does not match its config.json")
+    log.info("%s: 1.x artifact (bi-encoder off_topic) upgraded; its branch starts from %s",
+             path, config.model.base)
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    return Scorer(network, tokenizer, fresh,
+                  thresholds=artifact.read_json(path / artifact.THRESHOLDS),
+                  calibration=artifact.read_json(path / artifact.CALIBRATION), path=path)
+
+
 def run(config: Config, *, command: list[str] | None = None) -> Path:
     """Tune the off-topic branch of ``context_head.base_artifact`` and write the new artifact to
     ``training.output_dir`` (which may be the base artifact itself); return its path."""
     args, seed = config.context_head, config.training.seed
     base = Path(args.base_artifact)
-    scorer = Scorer.from_pretrained(base)
+    scorer = load_base(base, config)
     if ATTRIBUTE not in scorer.config.attributes:
         raise ConfigError(f"{base}: the artifact does not score {ATTRIBUTE}")
     base_tag = scorer.config.tag

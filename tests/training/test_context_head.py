@@ -5,12 +5,14 @@ wiki threads)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
+from model.artifact import ArtifactError
 from model.metrics import roc_auc
 from model.scorer import Scorer
 from service.cli import main
@@ -118,6 +120,42 @@ def test_refit_is_deterministic_and_may_overwrite_its_base(
     refit_cli(mini_datasets, copy, copy, "model.version=0.0.3", "context_head.steps=1")
     assert Scorer.from_pretrained(copy).config.version == "0.0.3"
     assert not list(tmp_path.glob(".*partial"))
+
+
+def as_release_1(artifact: Path, out: Path) -> Path:
+    """``artifact`` as a 1.x artifact: a bi-encoder off_topic (its context head read four
+    embeddings and four similarities) and config.json's fields of then."""
+    shutil.copytree(artifact, out)
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    config.pop("context_lengths")
+    config.update(context_max_length=64, architecture="bi-encoder: shared encoder, "
+                  "per-attribute heads, span head, context head")
+    (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    state = load_file(str(out / "model.safetensors"))
+    hidden = config["encoder"]["hidden_size"]
+    state["context_head.0.weight"] = torch.randn(config["context_hidden"], 4 * hidden + 4,
+                                                 dtype=torch.float16)
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def test_a_release_1_artifact_is_upgraded_to_the_cross_encoder_branch(
+        mini_datasets, tiny_model, tiny_base, tmp_path):  # noqa: F811
+    old = as_release_1(tiny_model, tmp_path / "release-1")
+    with pytest.raises(ArtifactError, match="does not match config.json"):
+        Scorer.from_pretrained(old)  # a 1.x artifact does not serve with this code
+    out = refit_cli(mini_datasets, old, tmp_path / "release-2", f"model.base={tiny_base}",
+                    "model.version=2.0.0", *TUNING)
+    before, after = load_file(str(old / "model.safetensors")), \
+        load_file(str(out / "model.safetensors"))
+    kept = {k for k in before if not k.startswith(("topic_layers.", "context_head."))}
+    assert kept and all(torch.equal(before[k], after[k]) for k in kept)
+    assert after["context_head.0.weight"].shape[1] == 2 * before["heads.weight"].shape[1]
+    scorer = Scorer.from_pretrained(out)
+    assert scorer.config.version == "2.0.0" and scorer.config.context_lengths == [32, 16, 16]
+    assert scorer.config.architecture.endswith("cross-encoder over comment, parent and article")
+    result = scorer.score({"text": "what about the war", "parent": "the war is wrong"})
+    assert result.scores["off_topic"] is not None
 
 
 def test_drifted_conversations_keep_the_parent_and_take_another_topics_article(
