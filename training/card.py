@@ -274,6 +274,10 @@ def _context_head_section(metrics: Mapping) -> list[str]:
             f"{_fmt(tuned.get('final_loss'))}); the embeddings, the shared trunk and every "
             "toxicity head are that model's, so no other attribute's score changed. Its "
             "calibrator and threshold were refitted on validation data.", "",
+            *(["The base was a 1.x artifact, whose off_topic was a bi-encoder: the branch was "
+               "replaced (its top layers started from the base model's, its head from scratch), "
+               "and the first column below is the base's own off_topic, from its metrics.json.",
+               ""] if refit.get("upgraded_from_1x") else []),
             f"- command: `{_fmt(refit.get('command'))}`",
             f"- seconds: {_fmt(refit.get('seconds'))}",
             f"- settings: {', '.join(f'{k}={v}' for k, v in settings.items()) or NA}",

@@ -30,6 +30,7 @@ joint run) and the context head from scratch, so tuning gives it a 2.x off_topic
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import random
@@ -257,13 +258,14 @@ def _held_out_kinds(scorer: Scorer, records: list[Record], *, seed: int) -> dict
 BI_ENCODER = "bi-encoder"  # how 1.x artifacts' config.json names their architecture
 
 
-def load_base(path: Path, config: Config) -> Scorer:
-    """The artifact to tune; a 1.x one (bi-encoder off_topic) comes upgraded, in memory, to the
-    cross-encoder branch: every weight but the branch's is its own, the branch's top layers are
-    the base model's (``config.model.base``) and the context head is new, untrained."""
+def load_base(path: Path, config: Config) -> tuple[Scorer, bool]:
+    """The artifact to tune, and whether it was upgraded: a 1.x one (bi-encoder off_topic)
+    comes upgraded, in memory, to the cross-encoder branch: every weight but the branch's is its
+    own, the branch's top layers are the base model's (``config.model.base``) and the context
+    head is new, untrained."""
     raw = artifact.read_json(path / artifact.CONFIG) if (path / artifact.CONFIG).exists() else {}
     if not str(raw.get("architecture", "")).startswith(BI_ENCODER):
-        return Scorer.from_pretrained(path)
+        return Scorer.from_pretrained(path), False
     artifact.check_directory(path)
     old = artifact.read_config(path)
     if not old.topic_layers:
@@ -290,7 +292,16 @@ def load_base(path: Path, config: Config) -> Scorer:
     tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     return Scorer(network, tokenizer, fresh,
                   thresholds=artifact.read_json(path / artifact.THRESHOLDS),
-                  calibration=artifact.read_json(path / artifact.CALIBRATION), path=path)
+                  calibration=artifact.read_json(path / artifact.CALIBRATION), path=path), True
+
+
+def base_roc_auc(metrics: dict) -> dict[str, float]:
+    """The base's own validation ROC-AUC of off_topic per source, from its metrics.json (the
+    comparison for an upgraded base, whose branch before tuning is a fresh head)."""
+    return {source: entry[ATTRIBUTE]["roc_auc"]
+            for source, entry in (metrics.get("validation") or {}).items()
+            if isinstance(entry.get(ATTRIBUTE), dict)
+            and entry[ATTRIBUTE].get("roc_auc") is not None}
 
 
 def run(config: Config, *, command: list[str] | None = None) -> Path:
@@ -298,7 +309,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     ``training.output_dir`` (which may be the base artifact itself); return its path."""
     args, seed = config.context_head, config.training.seed
     base = Path(args.base_artifact)
-    scorer = load_base(base, config)
+    scorer, upgraded = load_base(base, config)
     if ATTRIBUTE not in scorer.config.attributes:
         raise ConfigError(f"{base}: the artifact does not score {ATTRIBUTE}")
     base_tag = scorer.config.tag
@@ -310,7 +321,9 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     if not train_records or not valid_records:
         raise ConfigError("off-topic tuning needs off-topic train and validation records")
     batch = config.training.eval_batch_size
-    before_logits = context_logits(scorer, valid_records, batch_size=batch)
+    base_metrics = artifact.read_json(base / artifact.METRICS) \
+        if (base / artifact.METRICS).exists() else {}
+    before_logits = None if upgraded else context_logits(scorer, valid_records, batch_size=batch)
     examples = [*train_records,
                 *drift_splices(train_records, fraction=args.splice_fraction, seed=seed),
                 *drifted_conversations(train_records, ratio=args.drifted_ratio, seed=seed)]
@@ -334,8 +347,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     scorer.calibration[ATTRIBUTE] = calibrator
     scorer.thresholds["attributes"][ATTRIBUTE] = threshold
     scorer.config.version = config.model.version
-    metrics = artifact.read_json(base / artifact.METRICS) if (base / artifact.METRICS).exists() \
-        else {}
+    metrics = copy.deepcopy(base_metrics)
     new = _metrics(y, probs, sources, threshold["threshold"])
     for source, entry in new.items():
         metrics.setdefault("validation", {}).setdefault(source, {})[ATTRIBUTE] = entry
@@ -346,13 +358,14 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     robust = _robustness(scorer, valid_records, logits, per_source=400, seed=seed)
     if robust:
         metrics.setdefault("robustness", {})[ATTRIBUTE] = robust
-    before = {name: roc_auc(y[rows], before_logits[rows])
-              for name, rows in _groups(sources).items() if len(set(y[rows])) == 2}
+    before = base_roc_auc(base_metrics) if upgraded else \
+        {name: roc_auc(y[rows], before_logits[rows])
+         for name, rows in _groups(sources).items() if len(set(y[rows])) == 2}
     metrics["context_head"] = {
         "base_model": base_tag, "command": " ".join(command or sys.argv),
         "config": dataclasses.asdict(args), "seconds": round(time.time() - began, 1),
         "branch": tuning, **_held_out_kinds(scorer, valid_records, seed=seed),
-        "roc_auc_before": before,
+        "upgraded_from_1x": upgraded, "roc_auc_before": before,
         "roc_auc_after": {s: m.get("roc_auc") for s, m in new.items() if m},
     }
     metrics.pop("known_gaps", None)

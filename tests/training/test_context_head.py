@@ -99,6 +99,7 @@ def test_refit_updates_off_topic_calibration_threshold_metrics_and_version(refit
     for kind in ("drift_splices_roc_auc", "drifted_conversations_roc_auc"):
         assert 0.0 <= refit[kind] <= 1.0
     assert set(refit["roc_auc_before"]) == set(refit["roc_auc_after"])
+    assert refit["upgraded_from_1x"] is False
     assert "train-context-head" in refit["command"]
     assert "context_head" in read(refitted, "build.json")
     card = (refitted / "README.md").read_text(encoding="utf-8")
@@ -136,6 +137,8 @@ def as_release_1(artifact: Path, out: Path) -> Path:
     state["context_head.0.weight"] = torch.randn(config["context_hidden"], 4 * hidden + 4,
                                                  dtype=torch.float16)
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    metrics = {"validation": {"wiki_threads:pairs": {"off_topic": {"roc_auc": 0.61, "n": 10}}}}
+    (out / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     return out
 
 
@@ -156,6 +159,10 @@ def test_a_release_1_artifact_is_upgraded_to_the_cross_encoder_branch(
     assert scorer.config.architecture.endswith("cross-encoder over comment, parent and article")
     result = scorer.score({"text": "what about the war", "parent": "the war is wrong"})
     assert result.scores["off_topic"] is not None
+    refit = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["context_head"]
+    assert refit["upgraded_from_1x"] is True
+    assert refit["roc_auc_before"] == {"wiki_threads:pairs": 0.61}  # the bi-encoder's own
+    assert "The base was a 1.x artifact" in (out / "README.md").read_text(encoding="utf-8")
 
 
 def test_drifted_conversations_keep_the_parent_and_take_another_topics_article(
