@@ -13,14 +13,13 @@ from model.scorer import RELEASE_DIR, Article, Comment, Scorer
 
 THREAD = Path(__file__).resolve().parents[1] / "fixtures" / "coalition_thread.json"
 
-# Known gaps of release 1.1.0 (issue 4 stays open until they pass): its off_topic side learned
-# "little overlap with article and parent" from thread pairs and SemEval relevance, so short
-# dialogue replies about a participant (c5, c16) rank above the rambling c8/c9 (tuning the
-# topic branch on drift splices raised validation ROC-AUC but not this), and thread incivility
-# ROC-AUC is 0.842. strict=True: the suite fails as soon as a model fixes them, so
-# the markers cannot outlive the gap.
+# Known gaps of release 2.0.0 (issue 4 stays open until they pass): its off_topic branch (a
+# cross-encoder, release 1.1.0's bi-encoder replaced) ranks the thread's off-topic comments
+# better (ROC-AUC 0.789, was 0.395) and flags no on-topic comment, but c8 ranks 5th and c9 11th
+# (c13 first); thread incivility ROC-AUC is 0.842 (the toxicity side is 1.1.0's). strict=True:
+# the suite fails as soon as a model fixes them, so the markers cannot outlive the gap.
 OFF_TOPIC_GAP = pytest.mark.xfail(
-    strict=True, reason="release 1.1.0 ranks short dialogue replies above c8/c9 for off_topic"
+    strict=True, reason="release 2.0.0 ranks c8 5th and c9 11th for off_topic, c9 unflagged"
 )
 
 
@@ -49,7 +48,7 @@ def test_release_model_is_a_complete_artifact(release):
     for name in ("config.json", "model.safetensors", "thresholds.json", "calibration.json",
                  "metrics.json", "build.json", "README.md"):
         assert (RELEASE_DIR / name).exists(), name
-    assert release.config.version == "1.1.0"
+    assert release.config.version == "2.0.0"
 
 
 @OFF_TOPIC_GAP
@@ -60,7 +59,6 @@ def test_biosensor_and_nsa_comments_rank_highest_off_topic(thread):
     assert "off_topic" in results["c9"].flags
 
 
-@OFF_TOPIC_GAP
 def test_no_on_topic_comment_is_flagged_off_topic(thread):
     comments, results = thread
     flagged = [c["id"] for c in comments
@@ -73,7 +71,7 @@ def test_no_on_topic_comment_is_flagged_off_topic(thread):
     [
         "personal_attack",
         pytest.param("incivility", marks=pytest.mark.xfail(
-            strict=True, reason="release 1.1.0: thread incivility ROC-AUC 0.842 < 0.85")),
+            strict=True, reason="release 2.0.0: thread incivility ROC-AUC 0.842 < 0.85")),
     ],
 )
 def test_thread_roc_auc_against_hand_labels(thread, attribute):
