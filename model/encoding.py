@@ -141,14 +141,10 @@ def encode_pairs(
 def pad_pairs(encoded: list[PairEncoded], *,
               pad_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``pad_arrays`` for pairs: int64 ids, token types and attention mask."""
-    width = max(len(e.input_ids) for e in encoded)
-    ids = np.full((len(encoded), width), pad_id, dtype=np.int64)
-    types = np.zeros((len(encoded), width), dtype=np.int64)
-    mask = np.zeros((len(encoded), width), dtype=np.int64)
+    ids, mask = pad_arrays(encoded, pad_id=pad_id)
+    types = np.zeros_like(ids)
     for row, e in enumerate(encoded):
-        ids[row, : len(e.input_ids)] = e.input_ids
-        types[row, : len(e.input_ids)] = e.token_type_ids
-        mask[row, : len(e.input_ids)] = 1
+        types[row, : len(e.token_type_ids)] = e.token_type_ids
     return ids, types, mask
 
 

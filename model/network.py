@@ -77,6 +77,13 @@ class CivilityNetwork(nn.Module):
             nn.Linear(context_hidden, 1),
         )
 
+    def reset_topic_layers(self, encoder: BertModel) -> None:
+        """The off-topic branch's layers from ``encoder``'s top layers (the base model's, when a
+        branch starts)."""
+        for own, layer in zip(self.topic_layers, encoder.encoder.layer[self.shared_layers :],
+                              strict=True):
+            own.load_state_dict(layer.state_dict())
+
     def frozen_modules(self) -> list[nn.Module]:
         """The embeddings and the shared trunk (none without topic layers)."""
         if not len(self.topic_layers):

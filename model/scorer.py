@@ -24,6 +24,21 @@ from model.network import CivilityNetwork
 from model.scoring import ScorerBase
 
 
+def network_for(config: ModelConfig) -> CivilityNetwork:
+    """An untrained network of the shape ``config`` describes."""
+    return CivilityNetwork(
+        BertConfig(**config.encoder),
+        comment_attributes=config.comment_attributes,
+        context_hidden=config.context_hidden,
+        topic_layers=config.topic_layers,
+    )
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The artifact's weights, in fp32."""
+    return {k: v.float() for k, v in load_file(str(path / artifact.WEIGHTS)).items()}
+
+
 class Scorer(ScorerBase):
     """Scores comments for incivility, personal attacks, off-topic drift and more.
 
@@ -46,20 +61,20 @@ class Scorer(ScorerBase):
         path = Path(path)
         artifact.check_directory(path)
         config = artifact.read_config(path)
-        network = CivilityNetwork(
-            BertConfig(**config.encoder),
-            comment_attributes=config.comment_attributes,
-            context_hidden=config.context_hidden,
-            topic_layers=config.topic_layers,
-        )
-        state = {k: v.float() for k, v in load_file(str(path / artifact.WEIGHTS)).items()}
+        network = network_for(config)
         try:
-            network.load_state_dict(state)
+            network.load_state_dict(read_weights(path))
         except RuntimeError as error:  # weights of another architecture or attribute list
             first = str(error).strip().splitlines()[0]
             raise ArtifactError(
                 f"{path / artifact.WEIGHTS} does not match config.json ({first})"
             ) from None
+        return cls.with_network(path, network, config)
+
+    @classmethod
+    def with_network(cls, path: Path, network: CivilityNetwork, config: ModelConfig) -> Scorer:
+        """A scorer of ``network`` (described by ``config``) with the tokenizer, thresholds and
+        calibration of the artifact at ``path``."""
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as error:

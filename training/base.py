@@ -57,9 +57,7 @@ def new_scorer(config: Config, attributes: list[str]) -> Scorer:
         topic_layers=config.model.topic_layers,
     )
     network.encoder.load_state_dict(encoder.state_dict())
-    for copy, layer in zip(network.topic_layers, encoder.encoder.layer[network.shared_layers :],
-                           strict=True):
-        copy.load_state_dict(layer.state_dict())
+    network.reset_topic_layers(encoder)
     network.freeze_shared()
     tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
     untrained = {"threshold": 0.5, "rule": "untrained: 0.5 of the sigmoid"}

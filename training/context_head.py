@@ -42,25 +42,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import BertModel
 
 from model import artifact
 from model.artifact import ArtifactError
 from model.calibration import apply_calibration
-from model.encoding import PairEncoded, encode_pairs, pad_pairs
+from model.encoding import PairEncoded, pad_pairs
 from model.metrics import per_label_metrics, roc_auc
-from model.network import CivilityNetwork
-from model.scorer import Scorer
-from model.text import normalise, normalise_with_offsets
+from model.scorer import Scorer, network_for, read_weights
+from model.text import normalise_with_offsets
 from training import card
 from training.base import resolve_base
 from training.calibration import choose_calibration, choose_threshold
 from training.config import Config, ConfigError
 from training.data.corpus import load_configured, read_label_map
 from training.data.pairs import drift_splices
-from training.features import article_content
+from training.features import article_content, record_pairs
 from training.noise import make_perturber
 from training.pipeline import build_info
 from training.records import Record
@@ -103,11 +101,9 @@ def drifted_conversations(records: list[Record], *, ratio: float, seed: int) -> 
 
 def pair_inputs(scorer: Scorer, records: list[Record]) -> list[PairEncoded]:
     """The off-topic branch's input for each record, prepared as the scorer prepares it."""
-    return encode_pairs(
-        scorer.tokenizer, [normalise_with_offsets(r.text)[0] for r in records],
-        [normalise(r.parent) if r.parent and r.parent.strip() else None for r in records],
-        [normalise(a) if (a := article_content(r)) and a.strip() else None for r in records],
-        lengths=scorer.config.lengths, head_fraction=scorer.config.head_fraction)
+    return record_pairs(scorer.tokenizer, records,
+                        [normalise_with_offsets(r.text)[0] for r in records],
+                        lengths=scorer.config.lengths, head_fraction=scorer.config.head_fraction)
 
 
 def length_bucketed_batches(lengths: list[int], *, batch_size: int, steps: int,
@@ -263,10 +259,10 @@ def load_base(path: Path, config: Config) -> tuple[Scorer, bool]:
     comes upgraded, in memory, to the cross-encoder branch: every weight but the branch's is its
     own, the branch's top layers are the base model's (``config.model.base``) and the context
     head is new, untrained."""
-    raw = artifact.read_json(path / artifact.CONFIG) if (path / artifact.CONFIG).exists() else {}
-    if not str(raw.get("architecture", "")).startswith(BI_ENCODER):
-        return Scorer.from_pretrained(path), False
     artifact.check_directory(path)
+    if not str(artifact.read_json(path / artifact.CONFIG).get("architecture", "")).startswith(
+            BI_ENCODER):
+        return Scorer.from_pretrained(path), False
     old = artifact.read_config(path)
     if not old.topic_layers:
         raise ConfigError(f"{path}: a 1.x artifact without topic layers cannot be upgraded "
@@ -274,25 +270,17 @@ def load_base(path: Path, config: Config) -> tuple[Scorer, bool]:
     fresh = artifact.ModelConfig(**{
         **old.to_dict(), "architecture": artifact.ModelConfig.architecture,
         "context_lengths": list(config.model.context_lengths)})
-    network = CivilityNetwork(BertConfig(**fresh.encoder),
-                              comment_attributes=fresh.comment_attributes,
-                              context_hidden=fresh.context_hidden,
-                              topic_layers=fresh.topic_layers)
-    base = BertModel.from_pretrained(str(resolve_base(config.model.base)),
-                                     add_pooling_layer=False)
-    network.topic_layers.load_state_dict(
-        nn.ModuleList(base.encoder.layer[network.shared_layers:]).state_dict())
-    state = {k: v.float() for k, v in load_file(str(path / artifact.WEIGHTS)).items()
-             if not k.startswith(("topic_layers.", "context_head."))}
+    network = network_for(fresh)
+    network.reset_topic_layers(BertModel.from_pretrained(str(resolve_base(config.model.base)),
+                                                         add_pooling_layer=False))
+    branch = ("topic_layers.", "context_head.")
+    state = {k: v for k, v in read_weights(path).items() if not k.startswith(branch)}
     missing, unexpected = network.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith(("topic_layers.", "context_head.")) for k in missing):
+    if unexpected or any(not k.startswith(branch) for k in missing):
         raise ArtifactError(f"{path / artifact.WEIGHTS} does not match its config.json")
     log.info("%s: 1.x artifact (bi-encoder off_topic) upgraded; its branch starts from %s",
              path, config.model.base)
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-    return Scorer(network, tokenizer, fresh,
-                  thresholds=artifact.read_json(path / artifact.THRESHOLDS),
-                  calibration=artifact.read_json(path / artifact.CALIBRATION), path=path), True
+    return Scorer.with_network(path, network, fresh), True
 
 
 def base_roc_auc(metrics: dict) -> dict[str, float]:

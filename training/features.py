@@ -64,11 +64,9 @@ def make_batch(
     context = [r.labels.get(context_attribute, np.nan) for r in records]
     with_context = [i for i, r in enumerate(records) if r.has_context]
     pairs: list[PairEncoded | None] = [None] * len(records)
-    encoded_pairs = encode_pairs(
-        tokenizer, [texts[i] for i in with_context],
-        [_normalised_or_none(records[i].parent) for i in with_context],
-        [_normalised_or_none(article_content(records[i])) for i in with_context],
-        lengths=context_lengths, head_fraction=head_fraction)
+    encoded_pairs = record_pairs(tokenizer, [records[i] for i in with_context],
+                                 [texts[i] for i in with_context], lengths=context_lengths,
+                                 head_fraction=head_fraction)
     for i, pair in zip(with_context, encoded_pairs, strict=True):
         pairs[i] = pair
     return Batch(
@@ -82,6 +80,15 @@ def make_batch(
         weights=torch.tensor([r.weight for r in records], dtype=torch.float32),
         pairs=pairs,
     )
+
+
+def record_pairs(tokenizer, records: list[Record], texts: list[str], *,
+                 lengths: ContextLengths, head_fraction: float) -> list[PairEncoded]:
+    """The off-topic branch's input for each record: ``texts`` (its normalised comment) with
+    its parent and article, prepared as the scorer prepares them."""
+    return encode_pairs(tokenizer, texts, [_normalised_or_none(r.parent) for r in records],
+                        [_normalised_or_none(article_content(r)) for r in records],
+                        lengths=lengths, head_fraction=head_fraction)
 
 
 def _normalised_or_none(text: str | None) -> str | None:
