@@ -62,6 +62,11 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _lengths(value: Any) -> str:
+    """Token budgets as ``128/96/96``."""
+    return "/".join(map(str, value)) if isinstance(value, (list, tuple)) else _fmt(value)
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     if not rows:
         return ["_No data recorded._", ""]
@@ -267,6 +272,7 @@ def _context_head_section(metrics: Mapping) -> list[str]:
     settings = refit.get("config") if isinstance(refit.get("config"), Mapping) else {}
     tuned = refit.get("branch") if isinstance(refit.get("branch"), Mapping) else {}
     examples = tuned.get("examples") if isinstance(tuned.get("examples"), Mapping) else {}
+    settings_lengths = refit.get("context_lengths")
     return ["## Off-topic branch", "",
             f"The off-topic branch of `{_fmt(refit.get('base_model'))}` (its own top layers and "
             f"the context head, reading comment, parent and article as one sequence) was tuned "
@@ -278,6 +284,12 @@ def _context_head_section(metrics: Mapping) -> list[str]:
                "replaced (its top layers started from the base model's, its head from scratch), "
                "and the first column below is the base's own off_topic, from its metrics.json.",
                ""] if refit.get("upgraded_from_1x") else []),
+            *([f"The base read comment, parent and article cut to "
+               f"{_lengths(refit.get('context_lengths_before'))} tokens; this branch was tuned and "
+               f"serves at {_lengths(settings_lengths)}, so the first column below is the base's own "
+               "off_topic as it served, from its metrics.json.", ""]
+              if settings_lengths and not refit.get("upgraded_from_1x")
+              and refit.get("context_lengths_before") not in (None, settings_lengths) else []),
             f"- command: `{_fmt(refit.get('command'))}`",
             f"- seconds: {_fmt(refit.get('seconds'))}",
             f"- settings: {', '.join(f'{k}={v}' for k, v in settings.items()) or NA}",

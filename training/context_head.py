@@ -19,8 +19,9 @@ do not show:
   the article. Thread pairs only show a context that fits as a whole or not at all, so a reply
   that continues an off-topic parent looked on topic.
 
-Comments, parents and articles are cut to the artifact's ``context_lengths``, as the scorer
-cuts them when serving; validation scores come from the scorer itself.
+Comments, parents and articles are cut to the config's ``model.context_lengths``, as the scorer
+cuts them when serving (the tuned artifact keeps them; a base with other budgets is compared by its
+own metrics, as it served); validation scores come from the scorer itself.
 
 The base may be a 1.x artifact (release 1.1.0 and models retrained from it, whose off_topic was
 a bi-encoder; ``load_base``): its embeddings, trunk, toxicity top, heads, calibrators and
@@ -300,6 +301,11 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     scorer, upgraded = load_base(base, config)
     if ATTRIBUTE not in scorer.config.attributes:
         raise ConfigError(f"{base}: the artifact does not score {ATTRIBUTE}")
+    served = list(scorer.config.context_lengths)
+    rebudgeted = served != list(config.model.context_lengths)
+    if rebudgeted:  # the branch is tuned, and will serve, at the config's budgets
+        scorer.config.context_lengths = list(config.model.context_lengths)
+        log.info("%s: context_lengths %s -> %s", base, served, scorer.config.context_lengths)
     base_tag = scorer.config.tag
     torch.manual_seed(seed)
     began = time.time()
@@ -311,7 +317,10 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     batch = config.training.eval_batch_size
     base_metrics = artifact.read_json(base / artifact.METRICS) \
         if (base / artifact.METRICS).exists() else {}
-    before_logits = None if upgraded else context_logits(scorer, valid_records, batch_size=batch)
+    # the comparison is the base as it served: its own metrics when the branch or budgets change
+    own_before = upgraded or rebudgeted
+    before_logits = None if own_before else context_logits(scorer, valid_records,
+                                                           batch_size=batch)
     examples = [*train_records,
                 *drift_splices(train_records, fraction=args.splice_fraction, seed=seed),
                 *drifted_conversations(train_records, ratio=args.drifted_ratio, seed=seed)]
@@ -346,14 +355,16 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     robust = _robustness(scorer, valid_records, logits, per_source=400, seed=seed)
     if robust:
         metrics.setdefault("robustness", {})[ATTRIBUTE] = robust
-    before = base_roc_auc(base_metrics) if upgraded else \
+    before = base_roc_auc(base_metrics) if own_before else \
         {name: roc_auc(y[rows], before_logits[rows])
          for name, rows in _groups(sources).items() if len(set(y[rows])) == 2}
     metrics["context_head"] = {
         "base_model": base_tag, "command": " ".join(command or sys.argv),
         "config": dataclasses.asdict(args), "seconds": round(time.time() - began, 1),
         "branch": tuning, **_held_out_kinds(scorer, valid_records, seed=seed),
-        "upgraded_from_1x": upgraded, "roc_auc_before": before,
+        "upgraded_from_1x": upgraded, "context_lengths_before": served,
+        "context_lengths": list(scorer.config.context_lengths),
+        "roc_auc_before": before,
         "roc_auc_after": {s: m.get("roc_auc") for s, m in new.items() if m},
     }
     metrics.pop("known_gaps", None)

@@ -52,6 +52,7 @@ def refit_cli(data: Path, base: Path, out: Path, *overrides: str) -> Path:
     return out
 
 
+SAME_BUDGETS = "model.context_lengths=[24,12,12]"  # the tiny model's (tests/conftest.py)
 TUNING = ("context_head.steps=6", "context_head.batch_size=8",
           "context_head.learning_rate=1e-3", "context_head.splice_fraction=0.5",
           "context_head.drifted_ratio=0.5")
@@ -60,7 +61,7 @@ TUNING = ("context_head.steps=6", "context_head.batch_size=8",
 @pytest.fixture(scope="module")
 def refitted(mini_datasets, tiny_model, tmp_path_factory) -> Path:  # noqa: F811
     return refit_cli(mini_datasets, tiny_model, tmp_path_factory.mktemp("refit") / "artifact",
-                     "model.version=0.0.2", *TUNING,
+                     "model.version=0.0.2", *TUNING, SAME_BUDGETS,
                      "context_head.known_gaps=[off_topic misses c8 on the thread]")
 
 
@@ -100,6 +101,7 @@ def test_refit_updates_off_topic_calibration_threshold_metrics_and_version(refit
         assert 0.0 <= refit[kind] <= 1.0
     assert set(refit["roc_auc_before"]) == set(refit["roc_auc_after"])
     assert refit["upgraded_from_1x"] is False
+    assert refit["context_lengths_before"] == refit["context_lengths"] == [24, 12, 12]
     assert "train-context-head" in refit["command"]
     assert "context_head" in read(refitted, "build.json")
     card = (refitted / "README.md").read_text(encoding="utf-8")
@@ -113,14 +115,31 @@ def test_refit_updates_off_topic_calibration_threshold_metrics_and_version(refit
 def test_refit_is_deterministic_and_may_overwrite_its_base(
         refitted, mini_datasets, tiny_model, tmp_path):  # noqa: F811
     copy = refit_cli(mini_datasets, tiny_model, tmp_path / "copy", "model.version=0.0.2",
-                     *TUNING)
+                     *TUNING, SAME_BUDGETS)
     for name in ("topic_layers.0.output.dense.weight", "context_head.0.weight"):
         again = load_file(str(copy / "model.safetensors"))[name].float()
         first = load_file(str(refitted / "model.safetensors"))[name].float()
         torch.testing.assert_close(again, first, rtol=0, atol=2e-4)  # 3 fp16 steps at most
-    refit_cli(mini_datasets, copy, copy, "model.version=0.0.3", "context_head.steps=1")
+    refit_cli(mini_datasets, copy, copy, "model.version=0.0.3", "context_head.steps=1",
+              SAME_BUDGETS)
     assert Scorer.from_pretrained(copy).config.version == "0.0.3"
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_the_branch_is_tuned_and_serves_at_the_configs_context_budgets(
+        mini_datasets, tiny_model, tmp_path):  # noqa: F811
+    base = Path(shutil.copytree(tiny_model, tmp_path / "base"))
+    metrics = {"validation": {"wiki_threads:pairs": {"off_topic": {"roc_auc": 0.58, "n": 10}}}}
+    (base / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    out = refit_cli(mini_datasets, base, tmp_path / "longer", "model.version=0.0.2", *TUNING,
+                    "model.context_lengths=[24,20,20]")
+    assert Scorer.from_pretrained(out).config.context_lengths == [24, 20, 20]
+    refit = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["context_head"]
+    assert refit["context_lengths_before"] == [24, 12, 12]
+    assert refit["context_lengths"] == [24, 20, 20]
+    assert refit["roc_auc_before"] == {"wiki_threads:pairs": 0.58}  # the base as it served
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "cut to 24/12/12 tokens; this branch was tuned and serves at 24/20/20" in card
 
 
 def as_release_1(artifact: Path, out: Path) -> Path:
