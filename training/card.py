@@ -285,9 +285,9 @@ def _context_head_section(metrics: Mapping) -> list[str]:
                "and the first column below is the base's own off_topic, from its metrics.json.",
                ""] if refit.get("upgraded_from_1x") else []),
             *([f"The base read comment, parent and article cut to "
-               f"{_lengths(refit.get('context_lengths_before'))} tokens; this branch was tuned and "
-               f"serves at {_lengths(settings_lengths)}, so the first column below is the base's own "
-               "off_topic as it served, from its metrics.json.", ""]
+               f"{_lengths(refit.get('context_lengths_before'))} tokens; this branch was tuned "
+               f"and serves at {_lengths(settings_lengths)}, so the first column below is the "
+               "base's own off_topic as it served, from its metrics.json.", ""]
               if settings_lengths and not refit.get("upgraded_from_1x")
               and refit.get("context_lengths_before") not in (None, settings_lengths) else []),
             f"- command: `{_fmt(refit.get('command'))}`",
