@@ -13,13 +13,13 @@ from model.scorer import RELEASE_DIR, Article, Comment, Scorer
 
 THREAD = Path(__file__).resolve().parents[1] / "fixtures" / "coalition_thread.json"
 
-# Known gaps of release 2.0.0 (issue 4 stays open until they pass): its off_topic branch (a
-# cross-encoder, release 1.1.0's bi-encoder replaced) ranks the thread's off-topic comments
-# better (ROC-AUC 0.789, was 0.395) and flags no on-topic comment, but c8 ranks 5th and c9 11th
-# (c13 first); thread incivility ROC-AUC is 0.842 (the toxicity side is 1.1.0's). strict=True:
-# the suite fails as soon as a model fixes them, so the markers cannot outlive the gap.
-OFF_TOPIC_GAP = pytest.mark.xfail(
-    strict=True, reason="release 2.0.0 ranks c8 5th and c9 11th for off_topic, c9 unflagged"
+# Known gaps of release 2.1.0 (issue 4 stays open until they pass): its off_topic branch ranks
+# the thread's three off-topic comments c8, c9 and c13 highest (ROC-AUC 1.000) but scores them
+# 0.715, one isotonic step under the threshold of 0.72 chosen on validation, so none is flagged;
+# thread incivility ROC-AUC is 0.842 (the toxicity side is 1.1.0's). strict=True: the suite fails
+# as soon as a model fixes them, so the markers cannot outlive the gap.
+OFF_TOPIC_FLAG_GAP = pytest.mark.xfail(
+    strict=True, reason="release 2.1.0 scores c9 off_topic 0.715, under its threshold 0.72"
 )
 
 
@@ -48,15 +48,22 @@ def test_release_model_is_a_complete_artifact(release):
     for name in ("config.json", "model.safetensors", "thresholds.json", "calibration.json",
                  "metrics.json", "build.json", "README.md"):
         assert (RELEASE_DIR / name).exists(), name
-    assert release.config.version == "2.0.0"
+    assert release.config.version == "2.1.0"
 
 
-@OFF_TOPIC_GAP
 def test_biosensor_and_nsa_comments_rank_highest_off_topic(thread):
     comments, results = thread
     ranked = sorted(results, key=lambda i: results[i].scores["off_topic"], reverse=True)
+    third = results[ranked[2]].scores["off_topic"]
     assert {"c8", "c9"} <= set(ranked[:3]), [(i, results[i].scores["off_topic"]) for i in ranked]
-    assert "off_topic" in results["c9"].flags
+    # a tie at the third score would make the top three depend on the thread's order
+    assert results[ranked[3]].scores["off_topic"] < third
+
+
+@OFF_TOPIC_FLAG_GAP
+def test_the_nsa_comment_is_flagged_off_topic(thread):
+    comments, results = thread
+    assert "off_topic" in results["c9"].flags, results["c9"].scores["off_topic"]
 
 
 def test_no_on_topic_comment_is_flagged_off_topic(thread):
@@ -71,7 +78,7 @@ def test_no_on_topic_comment_is_flagged_off_topic(thread):
     [
         "personal_attack",
         pytest.param("incivility", marks=pytest.mark.xfail(
-            strict=True, reason="release 2.0.0: thread incivility ROC-AUC 0.842 < 0.85")),
+            strict=True, reason="release 2.1.0: thread incivility ROC-AUC 0.842 < 0.85")),
     ],
 )
 def test_thread_roc_auc_against_hand_labels(thread, attribute):
