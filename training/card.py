@@ -269,8 +269,8 @@ def _context_head_section(metrics: Mapping) -> list[str]:
         return []
     before, after = refit.get("roc_auc_before") or {}, refit.get("roc_auc_after") or {}
     rows = [[s, before.get(s), after.get(s)] for s in sorted(after, key=lambda s: (s != "all", s))]
-    settings = refit.get("config") if isinstance(refit.get("config"), Mapping) else {}
-    shown = {k: v for k, v in settings.items() if k != "known_gaps"}  # their own section
+    config = refit.get("config") if isinstance(refit.get("config"), Mapping) else {}
+    settings = {k: v for k, v in config.items() if k != "known_gaps"}  # gaps: their own section
     tuned = refit.get("branch") if isinstance(refit.get("branch"), Mapping) else {}
     examples = tuned.get("examples") if isinstance(tuned.get("examples"), Mapping) else {}
     settings_lengths = refit.get("context_lengths")
@@ -293,7 +293,7 @@ def _context_head_section(metrics: Mapping) -> list[str]:
               and refit.get("context_lengths_before") not in (None, settings_lengths) else []),
             f"- command: `{_fmt(refit.get('command'))}`",
             f"- seconds: {_fmt(refit.get('seconds'))}",
-            f"- settings: {', '.join(f'{k}={v}' for k, v in shown.items()) or NA}",
+            f"- settings: {', '.join(f'{k}={v}' for k, v in settings.items()) or NA}",
             f"- training examples by kind: "
             f"{', '.join(f'{k}: {v}' for k, v in examples.items()) or NA}",
             f"- validation ROC-AUC on drift splices (a reply followed by one of its own topic, "
