@@ -104,6 +104,23 @@ class CivilityNetwork(nn.Module):
             for parameter in module.parameters():
                 parameter.requires_grad_(False)
 
+    def branch_modules(self) -> list[nn.Module]:
+        """The off-topic branch's own modules: its top layers and the context head."""
+        return [*self.topic_layers, self.context_head]
+
+    def branch_trainable(self) -> bool:
+        return any(p.requires_grad for m in self.branch_modules() for p in m.parameters())
+
+    def freeze_branch(self) -> None:
+        """Freeze the off-topic branch too (training the toxicity side of a finished model):
+        every off_topic score stays as it was."""
+        if not len(self.topic_layers):
+            raise ValueError("the off-topic branch shares every layer with the toxicity heads "
+                             "(topic_layers: 0): it cannot stay as it is while they train")
+        for module in self.branch_modules():
+            for parameter in module.parameters():
+                parameter.requires_grad_(False)
+
     def _run(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers,
              token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         hidden = self.encoder.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)

@@ -124,10 +124,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     from training.pipeline import run
 
     config = _training_config(args, {"data.data_dir": args.data_dir,
-                                     "training.output_dir": args.output})
+                                     "training.output_dir": args.output,
+                                     "training.base_artifact": args.base})
     try:
         path = run(config, command=["civility", *args.argv])
-    except (FileNotFoundError, ConfigError) as error:
+    except (FileNotFoundError, ConfigError, ArtifactError) as error:
         raise CliError(str(error)) from None
     print(f"artifact written to {path}")
 
@@ -341,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--config", required=True, help="YAML config under configs/")
     tr.add_argument("--data-dir", help="datasets folder (e.g. ../shared/datasets)")
     tr.add_argument("--output", help="artifact directory")
+    tr.add_argument("--base", help="artifact whose toxicity side trains further (its off-topic "
+                                   "branch stays as it is; default: training.base_artifact)")
     tr.add_argument("overrides", nargs="*", help="section.field=value overrides")
     tr.set_defaults(func=cmd_train)
 

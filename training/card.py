@@ -261,6 +261,27 @@ def _build_section(metrics: Mapping, config: Mapping, build: Mapping) -> list[st
             "Training config:", "", "```json", json.dumps(config, indent=2, default=str), "```", ""]
 
 
+def _continued_section(metrics: Mapping) -> list[str]:
+    """How a run that continued a finished artifact (``civility train --base``) compares with
+    it, attribute by attribute; nothing for a run from the base encoder."""
+    training = metrics.get("training") if isinstance(metrics.get("training"), Mapping) else {}
+    base = training.get("base_model")
+    if not base:
+        return []
+    before = _mappings(training.get("roc_auc_before"))
+    after = _mappings(training.get("roc_auc_after"))
+    rows = [[source, name, (before.get(source) or {}).get(name), value]
+            for source in sorted(after, key=lambda s: (s != "all", s))
+            for name, value in after[source].items()]
+    return [f"## Continued from {base}", "",
+            f"This model is `{base}` with its toxicity side (the top layers the comment "
+            "attributes read, their heads and the span head) trained further by this run; its "
+            "embeddings, shared trunk and off-topic branch are that model's, and so are the "
+            "off_topic calibrator, threshold and figures above. Validation ROC-AUC before and "
+            "after, on the same validation records:", "",
+            *_table(["source", "attribute", f"ROC-AUC {base}", "ROC-AUC now"], rows)]
+
+
 def _context_head_section(metrics: Mapping) -> list[str]:
     """How the off-topic branch was tuned after the joint run (``civility train-context-head``),
     with validation ROC-AUC before and after; nothing when it was not."""
@@ -270,7 +291,7 @@ def _context_head_section(metrics: Mapping) -> list[str]:
     before, after = refit.get("roc_auc_before") or {}, refit.get("roc_auc_after") or {}
     rows = [[s, before.get(s), after.get(s)] for s in sorted(after, key=lambda s: (s != "all", s))]
     config = refit.get("config") if isinstance(refit.get("config"), Mapping) else {}
-    settings = {k: v for k, v in config.items() if k != "known_gaps"}  # gaps: their own section
+    settings = {k: v for k, v in config.items() if k != "known_gaps"}  # 2.1.0 kept gaps there
     tuned = refit.get("branch") if isinstance(refit.get("branch"), Mapping) else {}
     examples = tuned.get("examples") if isinstance(tuned.get("examples"), Mapping) else {}
     settings_lengths = refit.get("context_lengths")
@@ -321,7 +342,8 @@ def render_model_card(
              *_bias_section(metrics.get("bias")), *_robustness_section(metrics),
              "## Known limitations", "", *(f"- {item}" for item in LIMITATIONS), "",
              *_known_gaps_section(metrics),
-             *_build_section(metrics, config, build), *_context_head_section(metrics)]
+             *_build_section(metrics, config, build), *_continued_section(metrics),
+             *_context_head_section(metrics)]
     return "\n".join(lines).rstrip() + "\n"
 
 

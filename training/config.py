@@ -33,6 +33,8 @@ class ModelArguments:
     context_hidden: int = 256
     topic_layers: int = 0  # top layers the off-topic branch has of its own (0: shared)
     dropout: float = 0.1
+    # measured shortfalls of the released model, stated in its card (empty: none)
+    known_gaps: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +73,10 @@ class TrainingArguments:
     max_steps: int | None = None
     eval_batch_size: int = 64
     target_precision: float = 0.8
+    # continue from this artifact (2.x, with an off-topic branch of its own): its toxicity top
+    # layers, heads and span head train further; its embeddings, trunk and off-topic branch,
+    # off_topic calibrator, threshold and metrics stay as they are (training/pipeline.py)
+    base_artifact: str | None = None
 
 
 @dataclass
@@ -91,8 +97,6 @@ class ContextHeadArguments:
     splice_fraction: float = 0.0
     # drifted-conversation negatives (own parent, another topic's article) per eligible reply
     drifted_ratio: float = 0.0
-    # measured shortfalls of the released model, stated in its card (empty: none)
-    known_gaps: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -368,8 +368,8 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
         "roc_auc_after": {s: m.get("roc_auc") for s, m in new.items() if m},
     }
     metrics.pop("known_gaps", None)
-    if args.known_gaps:
-        metrics["known_gaps"] = list(args.known_gaps)
+    if config.model.known_gaps:
+        metrics["known_gaps"] = list(config.model.known_gaps)
     build = artifact.read_json(base / artifact.BUILD) if (base / artifact.BUILD).exists() else {}
     build["context_head"] = {**build_info(config, {}, command or sys.argv),
                              "base_model": base_tag}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import importlib.metadata
 import logging
@@ -15,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model import artifact
 from model import attributes as taxonomy
+from model.scorer import Scorer
 from training import card, validation
 from training.base import new_scorer
 from training.bias import bias_report
-from training.config import Config
+from training.config import Config, ConfigError
 from training.data.corpus import load_configured, read_label_map, summarise
 from training.noise import make_perturber
 from training.records import Record
@@ -61,14 +64,28 @@ def seed_everything(seed: int) -> None:
 
 
 def run(config: Config, *, command: list[str] | None = None) -> Path:
-    """Train and write a complete artifact to ``config.training.output_dir``; return its path."""
+    """Train and write a complete artifact to ``config.training.output_dir``; return its path.
+
+    With ``training.base_artifact`` the run continues that artifact's toxicity side (see
+    ``continued_scorer``) on the records with a comment label; everything off_topic is the
+    base's."""
     seed_everything(config.training.seed)
     label_map = read_label_map(config)
     records = load_configured(config, label_map=label_map)
+    base = Path(config.training.base_artifact) if config.training.base_artifact else None
+    valid = validation_sample(records, config)  # before any filtering: the base's own sample
+    if base is None:
+        attributes = labelled_attributes(config, records)
+        scorer = new_scorer(config, attributes)
+        base_metrics = None
+    else:
+        scorer, base_metrics = continued_scorer(base, config)
+        records, valid = comment_labelled(records), comment_labelled(valid)
+        attributes = scorer.config.attributes
+        before = validation.metrics_by_source(scorer, valid, validation.predict(
+            scorer, valid, batch_size=config.training.eval_batch_size, spans=False))
     summary = summarise(records)
-    attributes = labelled_attributes(config, records)
     log.info("corpus: %d records, attributes %s", len(records), attributes)
-    scorer = new_scorer(config, attributes)
     perturb_factory = None
     if config.data.noise_probability > 0:
         p = config.data.noise_probability
@@ -80,11 +97,14 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     stats = train(scorer.network, scorer.tokenizer, records, config,
                   perturb_factory=perturb_factory)
     out = Path(config.training.output_dir)
-    valid = validation_sample(records, config)
     rows = validation.predict(scorer, valid, batch_size=config.training.eval_batch_size,
                               spans=True)
+    kept = {} if base is None else {OFF_TOPIC: (scorer.calibration.get(OFF_TOPIC),
+                                                scorer.thresholds["attributes"].get(OFF_TOPIC))}
     validation.fit_calibration_and_thresholds(scorer, valid, rows,
                                               target_precision=config.training.target_precision)
+    for name, (calibrator, threshold) in kept.items():  # the base's, untouched by this run
+        scorer.calibration[name], scorer.thresholds["attributes"][name] = calibrator, threshold
     spans = validation.fit_span_threshold(scorer, valid, rows)
     metrics = {
         "model": scorer.config.tag,
@@ -100,12 +120,84 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
         "data": summary,
     }
     metrics["bias"] = bias_report(scorer, Path(config.data.data_dir))
+    if config.model.known_gaps:
+        metrics["known_gaps"] = list(config.model.known_gaps)
     build = build_info(config, summary, command or sys.argv)
-    plots = card.write_calibration_plots(validation.calibration_curves(scorer, valid, rows), out)
+    curves = validation.calibration_curves(scorer, valid, rows)
+    if base is not None:
+        metrics = with_base_off_topic(metrics, base_metrics, before)
+        build["base_artifact"] = {"model": base_metrics["model"], "path": str(base)}
+        curves.pop(OFF_TOPIC, None)
+    plots = card.write_calibration_plots(curves, out)
+    if base is not None and (base / f"calibration_{OFF_TOPIC}.png").exists():
+        shutil.copy2(base / f"calibration_{OFF_TOPIC}.png", out)
+        plots[OFF_TOPIC] = f"calibration_{OFF_TOPIC}.png"
     scorer.save_pretrained(out, metrics=metrics, build=build, model_card=card.render_model_card(
         metrics, config=config.to_dict(), build=build, label_map=label_map, plots=plots))
     shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the artifact is complete
     log.info("artifact written to %s", out)
+    return out
+
+
+# ---- continuing a finished artifact ----------------------------------------------------------
+OFF_TOPIC = "off_topic"
+
+
+def continued_scorer(base: Path, config: Config) -> tuple[Scorer, dict]:
+    """The base artifact's scorer, ready to train its toxicity side further, and its metrics.
+
+    Only the toxicity top layers, the attribute heads and the span head train: the embeddings
+    and the shared trunk stay frozen as in every run, and so does the off-topic branch (its top
+    layers and context head), so off_topic scores exactly as the base did. The result's name
+    and version are the config's; everything else in ``model`` is the base's."""
+    if base.resolve() == Path(config.training.output_dir).resolve():
+        raise ConfigError("training.output_dir must not be training.base_artifact: the run "
+                          "checkpoints into its output")
+    scorer = Scorer.from_pretrained(base)
+    if not scorer.config.topic_layers:
+        raise ConfigError(f"{base}: its off-topic branch shares every layer with the toxicity "
+                          "heads (topic_layers: 0), so they cannot train without moving it")
+    scorer.network.freeze_shared()
+    scorer.network.freeze_branch()
+    scorer.config.name, scorer.config.version = config.model.name, config.model.version
+    metrics = artifact.read_json(base / artifact.METRICS) \
+        if (base / artifact.METRICS).exists() else {}
+    metrics.setdefault("model", artifact.read_config(base).tag)
+    return scorer, metrics
+
+
+def comment_labelled(records: list[Record]) -> list[Record]:
+    """The records with a label of a comment attribute (not only off_topic)."""
+    return [r for r in records if any(name != OFF_TOPIC for name in r.labels)]
+
+
+def with_base_off_topic(metrics: dict, base_metrics: dict, before: dict) -> dict:
+    """``metrics`` of a continued run with the base's off_topic figures (validation rows,
+    robustness, the off-topic tuning record), and the validation ROC-AUC of every other
+    attribute before (``before``: the base's metrics on the same records) and after
+    (``training.roc_auc_before``/``roc_auc_after``)."""
+    out = copy.deepcopy(metrics)
+    for source, entry in (base_metrics.get("validation") or {}).items():
+        if isinstance(entry, dict) and isinstance(entry.get(OFF_TOPIC), dict):
+            out["validation"].setdefault(source, {})[OFF_TOPIC] = entry[OFF_TOPIC]
+    for entry in out["validation"].values():
+        if entry.get(OFF_TOPIC) is None:
+            entry.pop(OFF_TOPIC, None)
+    robust = (base_metrics.get("robustness") or {}).get(OFF_TOPIC)
+    if robust:
+        out["robustness"][OFF_TOPIC] = robust
+    if "context_head" in base_metrics:
+        out["context_head"] = base_metrics["context_head"]
+
+    def aucs(validation: dict) -> dict:
+        return {source: {name: m["roc_auc"] for name, m in entry.items()
+                         if name != OFF_TOPIC and isinstance(m, dict)
+                         and m.get("roc_auc") is not None}
+                for source, entry in validation.items() if isinstance(entry, dict)}
+
+    out["training"]["base_model"] = base_metrics["model"]
+    out["training"]["roc_auc_before"] = aucs(before)
+    out["training"]["roc_auc_after"] = aucs(metrics["validation"])
     return out
 
 

@@ -71,7 +71,8 @@ def batch_loss(
     attribute_loss = masked_bce(out["logits"], batch.targets.to(device),
                                 weights.unsqueeze(1).expand(-1, k))
     rows = [i for i, pair in enumerate(batch.pairs)
-            if pair is not None and not math.isnan(float(batch.context_target[i]))]
+            if pair is not None and not math.isnan(float(batch.context_target[i]))
+            ] if network.branch_trainable() else []  # a frozen branch: no pair pass
     if rows:
         pair_ids, pair_types, pair_mask = (torch.from_numpy(a).to(device) for a in pad_pairs(
             [batch.pairs[i] for i in rows], pad_id=tokenizer.pad_token_id))

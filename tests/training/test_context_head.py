@@ -62,7 +62,7 @@ TUNING = ("context_head.steps=6", "context_head.batch_size=8",
 def refitted(mini_datasets, tiny_model, tmp_path_factory) -> Path:  # noqa: F811
     return refit_cli(mini_datasets, tiny_model, tmp_path_factory.mktemp("refit") / "artifact",
                      "model.version=0.0.2", *TUNING, SAME_BUDGETS,
-                     "context_head.known_gaps=[off_topic misses c8 on the thread]")
+                     "model.known_gaps=[off_topic misses c8 on the thread]")
 
 
 def test_tuning_changes_only_the_off_topic_branch(refitted, tiny_model):

@@ -287,3 +287,66 @@ def test_float_override_written_without_a_dot_is_read_as_a_number():
     assert config.training.learning_rate == pytest.approx(1e-4)
     with pytest.raises(ConfigError, match="model.version"):
         load_config(SMOKE, ["model.version=1.0"])
+
+
+# ---- continuing a finished artifact (--base) -----------------------------------------------------
+def continue_from(data: Path, base: Path, out: Path, *overrides: str) -> int:
+    return main(["train", "--config", SMOKE, "--data-dir", str(data), "--output", str(out),
+                 "--base", str(base), "model.version=0.0.2", *overrides])
+
+
+@pytest.fixture(scope="module")
+def continued(smoke_artifact, mini_datasets, tmp_path_factory) -> Path:  # noqa: F811
+    out = tmp_path_factory.mktemp("continued") / "artifact"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        assert continue_from(mini_datasets, smoke_artifact, out, "training.epochs=2",
+                             "model.known_gaps=[incivility misses c5]") == 0
+    return out
+
+
+def test_continuing_trains_the_toxicity_side_and_leaves_off_topic_as_it_was(
+        continued, smoke_artifact):
+    before, after = (load_file(str(p / "model.safetensors")) for p in (smoke_artifact, continued))
+    assert set(before) == set(after)
+    changed = {k for k in before if not (before[k] == after[k]).all()}
+    last = "encoder.encoder.layer.1."  # the smoke model's toxicity top (2 layers, 1 shared)
+    assert any(k.startswith(last) for k in changed), changed
+    assert {"heads.weight", "span_head.weight"} <= changed
+    assert all(k.startswith((last, "heads.", "span_head.")) for k in changed), changed
+    old, new = Scorer.from_pretrained(smoke_artifact), Scorer.from_pretrained(continued)
+    comment = {"text": "you are an idiot , stop posting", "parent": "the war is wrong",
+               "article": {"title": "war in syria"}}
+    assert new.score(comment).scores["off_topic"] == old.score(comment).scores["off_topic"]
+    assert new.score(comment).scores["incivility"] != old.score(comment).scores["incivility"]
+    assert new.calibration["off_topic"] == old.calibration["off_topic"]
+    assert new.thresholds["attributes"]["off_topic"] == old.thresholds["attributes"]["off_topic"]
+    assert new.config.tag == "civility-smoke@0.0.2"
+
+
+def test_a_continued_artifact_keeps_the_bases_off_topic_figures_beside_its_own(
+        continued, smoke_artifact):
+    base = read_json(smoke_artifact / "metrics.json")
+    metrics = read_json(continued / "metrics.json")
+    assert metrics["validation"]["wiki_threads:pairs"]["off_topic"] == \
+        base["validation"]["wiki_threads:pairs"]["off_topic"]
+    assert metrics["validation"]["kaggle_insults"]["incivility"]["n"] > 0
+    training = metrics["training"]
+    assert training["base_model"] == "civility-smoke@0.0.1" and "--base" in training["command"]
+    assert set(training["roc_auc_before"]) == set(training["roc_auc_after"])
+    assert training["roc_auc_before"]["kaggle_insults"]["personal_attack"] == \
+        base["validation"]["kaggle_insults"]["personal_attack"]["roc_auc"]  # the same records
+    assert metrics["known_gaps"] == ["incivility misses c5"]
+    assert read_json(continued / "build.json")["base_artifact"]["model"] == "civility-smoke@0.0.1"
+    card = (continued / "README.md").read_text(encoding="utf-8")
+    assert "## Continued from civility-smoke@0.0.1" in card
+    assert (continued / "calibration_off_topic.png").read_bytes() == \
+        (smoke_artifact / "calibration_off_topic.png").read_bytes()
+
+
+def test_continuing_into_its_own_base_or_from_a_missing_one_exits_2(
+        smoke_artifact, mini_datasets, tmp_path, capsys):  # noqa: F811
+    code = continue_from(mini_datasets, smoke_artifact, smoke_artifact)
+    assert "must not be training.base_artifact" in assert_exit_2(code, capsys.readouterr().err)
+    code = continue_from(mini_datasets, tmp_path / "nowhere", tmp_path / "out")
+    assert "nowhere" in assert_exit_2(code, capsys.readouterr().err)
