@@ -86,8 +86,8 @@ def batch_loss(
                            weights.unsqueeze(1).expand_as(span_labels))
     t = config.training
     total = attribute_loss + t.context_loss_weight * context_loss + t.span_loss_weight * span_loss
-    parts = {"attributes": attribute_loss.item(), "context": context_loss.item(),
-             "spans": span_loss.item()}
+    parts = {"attributes": attribute_loss.item(), "spans": span_loss.item(),
+             **({"context": context_loss.item()} if rows else {})}  # logged: batches with pairs
     return total, parts
 
 

@@ -13,13 +13,13 @@ from model.scorer import RELEASE_DIR, Article, Comment, Scorer
 
 THREAD = Path(__file__).resolve().parents[1] / "fixtures" / "coalition_thread.json"
 
-# Known gaps of release 2.1.0 (issue 4 stays open until they pass): its off_topic branch ranks
-# the thread's three off-topic comments c8, c9 and c13 highest (ROC-AUC 1.000) but scores them
-# 0.715, one isotonic step under the threshold of 0.72 chosen on validation, so none is flagged;
-# thread incivility ROC-AUC is 0.842 (the toxicity side is 1.1.0's). strict=True: the suite fails
-# as soon as a model fixes them, so the markers cannot outlive the gap.
+# Known gap of release 2.2.0 (issue 4 stays open until it passes): its off_topic branch (2.1.0's)
+# ranks the thread's three off-topic comments c8, c9 and c13 highest (ROC-AUC 1.000) but scores
+# them 0.715, one isotonic step under the threshold of 0.72 chosen on validation, so none is
+# flagged. strict=True: the suite fails as soon as a model fixes it, so the marker cannot outlive
+# the gap.
 OFF_TOPIC_FLAG_GAP = pytest.mark.xfail(
-    strict=True, reason="release 2.1.0 scores c9 off_topic 0.715, under its threshold 0.72"
+    strict=True, reason="release 2.2.0 scores c9 off_topic 0.715, under its threshold 0.72"
 )
 
 
@@ -48,7 +48,7 @@ def test_release_model_is_a_complete_artifact(release):
     for name in ("config.json", "model.safetensors", "thresholds.json", "calibration.json",
                  "metrics.json", "build.json", "README.md"):
         assert (RELEASE_DIR / name).exists(), name
-    assert release.config.version == "2.1.0"
+    assert release.config.version == "2.2.0"
 
 
 def test_biosensor_and_nsa_comments_rank_highest_off_topic(thread):
@@ -72,14 +72,7 @@ def test_no_on_topic_comment_is_flagged_off_topic(thread):
     assert flagged == []
 
 
-@pytest.mark.parametrize(
-    "attribute",
-    [
-        "personal_attack",
-        pytest.param("incivility", marks=pytest.mark.xfail(
-            strict=True, reason="release 2.1.0: thread incivility ROC-AUC 0.842 < 0.85")),
-    ],
-)
+@pytest.mark.parametrize("attribute", ["personal_attack", "incivility"])
 def test_thread_roc_auc_against_hand_labels(thread, attribute):
     comments, results = thread
     labels = [c["labels"][attribute] for c in comments]
