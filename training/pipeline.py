@@ -30,6 +30,7 @@ from training.trainer import train
 
 log = logging.getLogger(__name__)
 LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "scikit-learn")
+OFF_TOPIC = "off_topic"  # a continued run (training.base_artifact) keeps the base's
 
 
 def labelled_attributes(config: Config, records: list[Record]) -> list[str]:
@@ -99,8 +100,9 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     out = Path(config.training.output_dir)
     rows = validation.predict(scorer, valid, batch_size=config.training.eval_batch_size,
                               spans=True)
-    kept = {} if base is None else {OFF_TOPIC: (scorer.calibration.get(OFF_TOPIC),
-                                                scorer.thresholds["attributes"].get(OFF_TOPIC))}
+    kept = {OFF_TOPIC: (scorer.calibration[OFF_TOPIC],
+                        scorer.thresholds["attributes"][OFF_TOPIC])
+            } if base is not None and OFF_TOPIC in scorer.calibration else {}
     validation.fit_calibration_and_thresholds(scorer, valid, rows,
                                               target_precision=config.training.target_precision)
     for name, (calibrator, threshold) in kept.items():  # the base's, untouched by this run
@@ -140,9 +142,6 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
 
 
 # ---- continuing a finished artifact ----------------------------------------------------------
-OFF_TOPIC = "off_topic"
-
-
 def continued_scorer(base: Path, config: Config) -> tuple[Scorer, dict]:
     """The base artifact's scorer, ready to train its toxicity side further, and its metrics.
 

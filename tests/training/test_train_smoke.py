@@ -350,3 +350,16 @@ def test_continuing_into_its_own_base_or_from_a_missing_one_exits_2(
     assert "must not be training.base_artifact" in assert_exit_2(code, capsys.readouterr().err)
     code = continue_from(mini_datasets, tmp_path / "nowhere", tmp_path / "out")
     assert "nowhere" in assert_exit_2(code, capsys.readouterr().err)
+
+
+def test_continuing_a_model_whose_off_topic_shares_every_layer_exits_2(
+        tiny_base, mini_datasets, tmp_path, capsys):  # noqa: F811
+    from training.base import new_scorer
+    from training.config import Config, ModelArguments
+
+    shared = Config(model=ModelArguments(base=str(tiny_base), name="shared", version="0.0.1",
+                                         max_length=32, context_hidden=16, topic_layers=0))
+    base = new_scorer(shared, ATTRIBUTES).save_pretrained(tmp_path / "shared", metrics={},
+                                                          build={}, model_card="# shared\n")
+    code = continue_from(mini_datasets, base, tmp_path / "out")
+    assert "topic_layers: 0" in assert_exit_2(code, capsys.readouterr().err)
