@@ -100,13 +100,9 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     out = Path(config.training.output_dir)
     rows = validation.predict(scorer, valid, batch_size=config.training.eval_batch_size,
                               spans=True)
-    kept = {OFF_TOPIC: (scorer.calibration[OFF_TOPIC],
-                        scorer.thresholds["attributes"][OFF_TOPIC])
-            } if base is not None and OFF_TOPIC in scorer.calibration else {}
-    validation.fit_calibration_and_thresholds(scorer, valid, rows,
+    kept = [OFF_TOPIC] if base is not None and OFF_TOPIC in attributes else []  # the base's
+    validation.fit_calibration_and_thresholds(scorer, valid, rows, kept=kept,
                                               target_precision=config.training.target_precision)
-    for name, (calibrator, threshold) in kept.items():  # the base's, untouched by this run
-        scorer.calibration[name], scorer.thresholds["attributes"][name] = calibrator, threshold
     spans = validation.fit_span_threshold(scorer, valid, rows)
     metrics = {
         "model": scorer.config.tag,
@@ -153,11 +149,11 @@ def continued_scorer(base: Path, config: Config) -> tuple[Scorer, dict]:
         raise ConfigError("training.output_dir must not be training.base_artifact: the run "
                           "checkpoints into its output")
     scorer = Scorer.from_pretrained(base)
-    if not scorer.config.topic_layers:
-        raise ConfigError(f"{base}: its off-topic branch shares every layer with the toxicity "
-                          "heads (topic_layers: 0), so they cannot train without moving it")
     scorer.network.freeze_shared()
-    scorer.network.freeze_branch()
+    try:
+        scorer.network.freeze_branch()
+    except ValueError as error:  # no branch of its own (topic_layers: 0)
+        raise ConfigError(f"{base}: {error}") from None
     scorer.config.name, scorer.config.version = config.model.name, config.model.version
     metrics = artifact.read_json(base / artifact.METRICS) \
         if (base / artifact.METRICS).exists() else {}

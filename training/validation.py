@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -33,13 +33,18 @@ def predict(scorer: Scorer, records: list[Record], *, batch_size: int, spans: bo
 
 
 def fit_calibration_and_thresholds(
-    scorer: Scorer, records: list[Record], rows: list[dict], *, target_precision: float
+    scorer: Scorer, records: list[Record], rows: list[dict], *, target_precision: float,
+    kept: Sequence[str] = (),
 ) -> None:
-    """Fit a calibrator and pick a flag threshold per attribute on pooled validation data."""
+    """Fit a calibrator and pick a flag threshold per attribute on pooled validation data;
+    the attributes in ``kept`` keep the scorer's own."""
     names = scorer.config.attributes
     labels = label_matrix([r.labels for r in records], names)
-    calibration, thresholds = {}, {}
+    calibration = {name: scorer.calibration[name] for name in kept}
+    thresholds = {name: scorer.thresholds["attributes"][name] for name in kept}
     for j, name in enumerate(names):
+        if name in kept:
+            continue
         logits = np.array([row["logits"].get(name, np.nan) for row in rows], dtype=float)
         keep = ~np.isnan(labels[:, j]) & ~np.isnan(logits)
         if keep.sum() == 0:
@@ -50,8 +55,9 @@ def fit_calibration_and_thresholds(
         probs = apply_calibration(logits[keep], calibration[name])
         thresholds[name] = choose_threshold(labels[keep, j], probs,
                                             target_precision=target_precision)
-    scorer.calibration = calibration
-    scorer.thresholds = {"attributes": thresholds, "spans": scorer.thresholds.get("spans", {})}
+    scorer.calibration = {name: calibration[name] for name in names}
+    scorer.thresholds = {"attributes": {name: thresholds[name] for name in names},
+                         "spans": scorer.thresholds.get("spans", {})}
 
 
 def fit_span_threshold(scorer: Scorer, records: list[Record], rows: list[dict]) -> dict:
