@@ -27,7 +27,12 @@ def tiny_base(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_base, tmp_path_factory) -> Path:
-    """A complete, untrained artifact on the tiny encoder, with every taxonomy attribute."""
+    """A complete, untrained artifact on the tiny encoder, with every taxonomy attribute.
+
+    Seeded (its heads are drawn from torch's generator): the same model whichever test asks for
+    it first, so no test's outcome depends on the order tests run in."""
+    import torch
+
     from model import attributes
     from training.base import new_scorer
     from training.config import Config, ModelArguments
@@ -35,7 +40,9 @@ def tiny_model(tiny_base, tmp_path_factory) -> Path:
     config = Config(model=ModelArguments(base=str(tiny_base), name="tiny", version="0.0.1",
                                          max_length=32, context_lengths=[24, 12, 12],
                                          context_hidden=16, topic_layers=1))
-    scorer = new_scorer(config, list(attributes.NAMES))
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        scorer = new_scorer(config, list(attributes.NAMES))
     return scorer.save_pretrained(tmp_path_factory.mktemp("tiny-model"), metrics={}, build={},
                                   model_card="# tiny test model\n")
 
