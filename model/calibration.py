@@ -7,6 +7,8 @@ A calibrator is a small JSON-able dict saved next to the model, one per attribut
 * ``{"method": "platt", "a": a, "b": b}``: ``p = sigmoid(a * logit + b)``
 * ``{"method": "isotonic", "x": [...], "y": [...]}``: ``p = interp(logit, x, y)`` with ``x``
   the ascending raw-logit breakpoints and ``y`` the probabilities there; flat beyond the ends.
+* ``{"method": "centred_isotonic", "x": [...], "y": [...]}``: applied as ``isotonic``; its
+  breakpoints are the centres of isotonic regression's steps, so it rises between them.
 
 The input is always the model's raw logit, never a probability: the fitting code in
 ``training/calibration.py`` fits on logits, and applying a calibrator to an already-squashed
@@ -24,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["METHODS", "apply_calibration", "sigmoid"]
 
-METHODS: tuple[str, ...] = ("identity", "temperature", "platt", "isotonic")
+METHODS: tuple[str, ...] = ("identity", "temperature", "platt", "isotonic", "centred_isotonic")
 
 
 def sigmoid(x: ArrayLike) -> NDArray[np.float64]:
@@ -71,14 +73,14 @@ def apply_calibration(logits: ArrayLike, calibrator: Mapping[str, Any]) -> NDArr
         return sigmoid(z / temperature)
     if method == "platt":
         return sigmoid(_number(calibrator, "a") * z + _number(calibrator, "b"))
-    if method == "isotonic":
+    if method in ("isotonic", "centred_isotonic"):
         x = np.asarray(calibrator.get("x", []), dtype=np.float64)
         y = np.asarray(calibrator.get("y", []), dtype=np.float64)
         if x.ndim != 1 or x.size == 0 or x.shape != y.shape:
-            raise ValueError("isotonic calibrator needs equal-length, non-empty 'x' and 'y'")
+            raise ValueError(f"{method} calibrator needs equal-length, non-empty 'x' and 'y'")
         if np.any(np.diff(x) < 0):
             # np.interp gives garbage (not an error) for unsorted x.
-            raise ValueError("isotonic calibrator 'x' must be ascending")
+            raise ValueError(f"{method} calibrator 'x' must be ascending")
         # np.interp holds y[0] / y[-1] beyond the ends: the clipping we want.
         return np.interp(z, x, y)
     raise ValueError(f"unknown calibration method {method!r}; known: {', '.join(METHODS)}")

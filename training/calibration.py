@@ -34,6 +34,7 @@ __all__ = [
     "choose_calibration",
     "choose_threshold",
     "fit_isotonic",
+    "fit_centred_isotonic",
     "fit_platt",
     "fit_temperature",
 ]
@@ -244,6 +245,41 @@ def fit_isotonic(logits: ArrayLike, y: ArrayLike, *, max_points: int = 200) -> d
     }
 
 
+def fit_centred_isotonic(logits: ArrayLike, y: ArrayLike, *,
+                         max_points: int = 200) -> dict[str, Any]:
+    """Centred isotonic regression (Oron and Flournoy, 2017): isotonic regression's steps, each
+    placed at the mean logit of its rows and joined by straight lines.
+
+    Isotonic regression gives every logit of a step one probability, so comments the network
+    ranks apart tie (release 2.2.0's off_topic: 35 distinct scores on 7,321 validation records)
+    and a threshold can only fall between steps. Centred, the curve rises strictly from the
+    first step's centre to the last one's (flat beyond, as ``isotonic``): distinct logits keep
+    distinct scores inside that range, and the probabilities are the same steps' frequencies.
+    Thinned to ``max_points`` as ``fit_isotonic``.
+
+    >>> cal = fit_centred_isotonic([-2.0, -1.0, 0.0, 1.0, 2.0], [0, 1, 0, 1, 1])
+    >>> cal["x"], [round(v, 3) for v in cal["y"]]
+    ([-2.0, -0.5, 1.5], [0.0, 0.5, 1.0])
+    """
+    if max_points < 2:
+        raise ValueError(f"max_points must be >= 2, got {max_points}")
+    z, t = _clean(logits, y)
+    _require_rows(z, "fit_centred_isotonic")
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
+    fitted = iso.fit(z, t.astype(np.float64)).predict(z)
+    # the steps rise strictly and each holds a run of the sorted logits, so their values
+    # name them and their centres ascend
+    values, step = np.unique(fitted, return_inverse=True)
+    centres = np.bincount(step, weights=z) / np.bincount(step)
+    kept, error = _thin(centres, values, max_points)
+    return {
+        "method": "centred_isotonic",
+        "x": centres[kept].tolist(),
+        "y": values[kept].tolist(),
+        "max_thinning_error": error,
+    }
+
+
 # --------------------------------------------------------------------------- selection
 
 _FITTERS: dict[str, Callable[[NDArray[np.float64], NDArray[np.int64]], dict[str, Any]]] = {
@@ -251,6 +287,7 @@ _FITTERS: dict[str, Callable[[NDArray[np.float64], NDArray[np.int64]], dict[str,
     "temperature": fit_temperature,
     "platt": fit_platt,
     "isotonic": fit_isotonic,
+    "centred_isotonic": fit_centred_isotonic,
 }
 
 
@@ -269,7 +306,7 @@ def choose_calibration(
     logits: ArrayLike,
     y: ArrayLike,
     *,
-    methods: Sequence[str] = ("platt", "isotonic", "temperature"),
+    methods: Sequence[str] = ("platt", "isotonic", "centred_isotonic", "temperature"),
     n_folds: int = 5,
     seed: int = 0,
     n_bins: int = 15,

@@ -14,6 +14,7 @@ from training.calibration import (
     best_threshold_for,
     choose_calibration,
     choose_threshold,
+    fit_centred_isotonic,
     fit_isotonic,
     fit_platt,
     fit_temperature,
@@ -98,11 +99,32 @@ def test_fit_isotonic_thins_to_max_points_with_small_error() -> None:
     assert 0 < cal["max_thinning_error"] < 0.02
 
 
+def test_centred_isotonic_keeps_isotonic_steps_but_ranks_within_them() -> None:
+    z, y = _sample(3_000, lambda z: sigmoid(0.7 * z), seed=6)
+    steps = IsotonicRegression(out_of_bounds="clip").fit(z, y)
+    cal = _round_trip(fit_centred_isotonic(z, y, max_points=10_000))
+    fitted = steps.predict(z)
+    # one breakpoint per step, at the mean logit of its rows, with the step's frequency
+    assert sorted(cal["y"]) == cal["y"] == sorted(set(fitted.tolist()))
+    for x, p in zip(cal["x"], cal["y"], strict=True):
+        assert x == pytest.approx(z[fitted == p].mean())
+        assert p == pytest.approx(y[fitted == p].mean())
+    inside = np.sort(z[(z > cal["x"][0]) & (z < cal["x"][-1])])
+    scores = apply_calibration(inside, cal)
+    assert np.all(np.diff(scores) > 0)  # distinct logits, distinct scores: no ties to rank
+    assert len(np.unique(apply_calibration(z, _round_trip(fit_isotonic(z, y))))) < \
+        len(np.unique(apply_calibration(z, cal))) / 10
+    thinned = _round_trip(fit_centred_isotonic(z, y, max_points=20))
+    assert len(thinned["x"]) <= 20 and thinned["method"] == "centred_isotonic"
+    gap = np.abs(apply_calibration(z, thinned) - apply_calibration(z, cal)).max()
+    assert gap <= thinned["max_thinning_error"] + 1e-12
+
+
 def test_fitters_ignore_nan_and_binarise_soft_labels() -> None:
     z = np.array([-2.0, -1.0, 0.5, 1.0, 2.0, 3.0, 0.0])
     soft = np.array([0.0, 0.4, 0.6, 1.0, 0.2, 0.9, np.nan])
     hard = np.array([0, 0, 1, 1, 0, 1])
-    for fit in (fit_platt, fit_temperature, fit_isotonic):
+    for fit in (fit_platt, fit_temperature, fit_isotonic, fit_centred_isotonic):
         assert fit(z, soft) == fit(z[:6], hard)
 
 
@@ -119,11 +141,12 @@ def test_choose_calibration_prefers_isotonic_for_monotone_miscalibration() -> No
     z, y = _sample(4_000, _staircase, seed=4)
     cal = choose_calibration(z, y)
     sel = cal["selection"]
-    assert cal["method"] == "isotonic"
+    assert cal["method"] in ("isotonic", "centred_isotonic")
     assert sel["metric"] == "ece_out_of_fold"
-    assert set(sel["scores"]) == {"platt", "isotonic", "temperature"}
-    assert sel["scores"]["isotonic"] == min(sel["scores"].values())
-    assert sel["scores"]["isotonic"] < sel["identity_ece"] / 3
+    assert set(sel["scores"]) == {"platt", "isotonic", "centred_isotonic", "temperature"}
+    assert sel["scores"][cal["method"]] == min(sel["scores"].values())
+    assert sel["scores"][cal["method"]] < sel["identity_ece"] / 3
+    assert min(sel["scores"]["platt"], sel["scores"]["temperature"]) > sel["scores"][cal["method"]]
     assert (sel["n"], sel["positives"]) == (4_000, int(y.sum()))
     # On fresh data from the same distribution the calibrator beats the raw sigmoid.
     z_test, y_test = _sample(4_000, _staircase, seed=5)
