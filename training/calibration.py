@@ -234,15 +234,16 @@ def fit_isotonic(logits: ArrayLike, y: ArrayLike, *, max_points: int = 200) -> d
     _require_rows(z, "fit_isotonic")
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
     iso.fit(z, t.astype(np.float64))
-    xs = np.asarray(iso.X_thresholds_, dtype=np.float64)
-    ys = np.asarray(iso.y_thresholds_, dtype=np.float64)
+    return _breakpoints("isotonic", np.asarray(iso.X_thresholds_, dtype=np.float64),
+                        np.asarray(iso.y_thresholds_, dtype=np.float64), max_points)
+
+
+def _breakpoints(method: str, xs: NDArray[np.float64], ys: NDArray[np.float64],
+                 max_points: int) -> dict[str, Any]:
+    """An interpolating calibrator of ``method`` through (xs, ys), thinned to ``max_points``."""
     kept, error = _thin(xs, ys, max_points)
-    return {
-        "method": "isotonic",
-        "x": xs[kept].tolist(),
-        "y": ys[kept].tolist(),
-        "max_thinning_error": error,
-    }
+    return {"method": method, "x": xs[kept].tolist(), "y": ys[kept].tolist(),
+            "max_thinning_error": error}
 
 
 def fit_centred_isotonic(logits: ArrayLike, y: ArrayLike, *,
@@ -271,13 +272,7 @@ def fit_centred_isotonic(logits: ArrayLike, y: ArrayLike, *,
     # name them and their centres ascend
     values, step = np.unique(fitted, return_inverse=True)
     centres = np.bincount(step, weights=z) / np.bincount(step)
-    kept, error = _thin(centres, values, max_points)
-    return {
-        "method": "centred_isotonic",
-        "x": centres[kept].tolist(),
-        "y": values[kept].tolist(),
-        "max_thinning_error": error,
-    }
+    return _breakpoints("centred_isotonic", centres, values, max_points)
 
 
 # --------------------------------------------------------------------------- selection
