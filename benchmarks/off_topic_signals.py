@@ -90,33 +90,25 @@ class BaseEmbedder:
         return out
 
 
-def signals(scorer, embed: BaseEmbedder, items: list[dict]) -> dict:
-    """Every signal but ``combined`` for items of text, parent and article (None when absent)."""
+def signals(scorer, embed: BaseEmbedder, comments: list) -> dict:
+    """Every signal but the combinations, for ``Comment``s with their parent and article."""
     import numpy as np
 
-    from model.scorer import Article, Comment
-
-    comments = [Comment(text=i["text"], parent=i["parent"],
-                        article=Article(text=i["article"]) if i["article"] else None)
-                for i in items]
     cross = np.array([row["logits"]["off_topic"] for row in scorer.raw_scores(comments)])
-    text = embed([i["text"] for i in items], max_length=128)
+    text = embed([c.text for c in comments], max_length=128)
+    contexts = {"parent": [c.parent for c in comments],
+                "article": [c.article.content if c.article else None for c in comments]}
     cosines = {}
-    for field in ("parent", "article"):
-        context = embed([i[field] or "" for i in items], max_length=256)
-        cos = (text * context).sum(1)
-        cos[[not i[field] for i in items]] = np.nan
+    for field, texts in contexts.items():
+        present = [i for i, t in enumerate(texts) if t]
+        cos = np.full(len(comments), np.nan)
+        if present:
+            cos[present] = (text[present] * embed([texts[i] for i in present],
+                                                  max_length=256)).sum(1)
         cosines[field] = cos
     closest = np.fmax(cosines["parent"], cosines["article"])  # the one present, else the max
     return {"cross-encoder": cross, "-cos parent": -cosines["parent"],
             "-cos article": -cosines["article"], "-max cos": -closest}
-
-
-def as_items(records: list) -> list[dict]:
-    from training.features import article_content
-
-    return [{"text": r.text, "parent": r.parent or None, "article": article_content(r)}
-            for r in records]
 
 
 def roc(y, score) -> float | None:
@@ -140,9 +132,11 @@ def main() -> None:
     args = parser.parse_args()
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
 
-    from model.scorer import Scorer
+    from model.scorer import Article, Comment, Scorer
     from training.context_head import load_records
+    from training.validation import as_comment
 
     config = study_config(args.data_dir)
     records = load_records(config)  # off-topic records, pairs made as training makes them
@@ -150,19 +144,18 @@ def main() -> None:
     embed = BaseEmbedder(config.model.base)
     data = thread()
     by_id = {c["id"]: c for c in data["comments"]}
-    article = data["article"]
-    article_text = "\n".join(p for p in (article["title"], article.get("subtitle"),
-                                         article["body"]) if p)
+    article = Article(title=data["article"]["title"], text="\n".join(
+        p for p in (data["article"].get("subtitle"), data["article"]["body"]) if p))
     sets = {
         "validation": off_topic_records(records, "validation", args.max_per_source, args.seed),
         "train": off_topic_records(records, "train", args.train_sample, args.seed),
     }
-    scored = {name: (as_items(records),
+    scored = {name: ([as_comment(r) for r in records],
                      np.array([r.labels["off_topic"] >= 0.5 for r in records], dtype=int),
                      [r.source for r in records]) for name, records in sets.items()}
     scored["thread"] = (
-        [{"text": c["text"], "article": article_text,
-          "parent": by_id[c["parent_id"]]["text"] if c["parent_id"] else None}
+        [Comment(text=c["text"], article=article,
+                 parent=by_id[c["parent_id"]]["text"] if c["parent_id"] else None)
          for c in data["comments"]],
         np.array([c["labels"]["off_topic"] for c in data["comments"]], dtype=int),
         ["coalition thread"] * len(data["comments"]))
@@ -173,8 +166,6 @@ def main() -> None:
 
     def features(name: str):
         return np.stack([values[name]["cross-encoder"], values[name]["-max cos"]], axis=1)
-
-    from sklearn.model_selection import cross_val_predict
 
     combiner = LogisticRegression().fit(features("train"), scored["train"][1])
     held_out = LogisticRegression().fit(features("validation"), scored["validation"][1])
