@@ -1,5 +1,5 @@
-"""The ``civility`` command line: score, evaluate, train, train-context-head, audit-labels,
-compare, audit-bias, build-runtime, serve, keys, export-decisions.
+"""The ``civility`` command line: score, evaluate, train, train-context-head, recalibrate,
+audit-labels, compare, audit-bias, build-runtime, serve, keys, export-decisions.
 
 Bad input stops with exit code 2 and a one-line reason on stderr. Training and serving code is
 imported only by the subcommands that need it, so scoring stays light.
@@ -144,6 +144,20 @@ def cmd_train_context_head(args: argparse.Namespace) -> None:
     try:
         path = run(config, command=["civility", *args.argv])
     except (FileNotFoundError, ConfigError, ArtifactError, ValueError) as error:
+        raise CliError(str(error)) from None
+    print(f"artifact written to {path}")
+
+
+def cmd_recalibrate(args: argparse.Namespace) -> None:
+    from training.config import ConfigError
+    from training.recalibrate import run
+
+    config = _training_config(args, {"data.data_dir": args.data_dir,
+                                     "training.output_dir": args.output,
+                                     "training.base_artifact": args.base})
+    try:
+        path = run(config, command=["civility", *args.argv])
+    except (FileNotFoundError, ConfigError, ArtifactError) as error:
         raise CliError(str(error)) from None
     print(f"artifact written to {path}")
 
@@ -355,6 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
     head.add_argument("--output", help="artifact directory (may be the base artifact)")
     head.add_argument("overrides", nargs="*", help="section.field=value overrides")
     head.set_defaults(func=cmd_train_context_head)
+
+    recal = sub.add_parser("recalibrate", help="refit every calibrator and threshold of an "
+                                               "artifact on validation data (weights unchanged)")
+    recal.add_argument("--config", required=True,
+                       help="YAML config, e.g. configs/recalibrate.yaml (its data and seed "
+                            "give the validation records)")
+    recal.add_argument("--base", help="artifact to recalibrate (default: training.base_artifact)")
+    recal.add_argument("--data-dir", help="datasets folder (e.g. ../shared/datasets)")
+    recal.add_argument("--output", help="artifact directory (may be the base artifact)")
+    recal.add_argument("overrides", nargs="*", help="section.field=value overrides")
+    recal.set_defaults(func=cmd_recalibrate)
 
     audit = sub.add_parser("audit-labels", help="rank likely mislabelled training examples")
     audit.add_argument("--config", required=True)

@@ -276,9 +276,11 @@ def _continued_section(metrics: Mapping) -> list[str]:
     return [f"## Continued from {base}", "",
             f"This model is `{base}` with its toxicity side (the top layers the comment "
             "attributes read, their heads and the span head) trained further by this run; its "
-            "embeddings, shared trunk and off-topic branch are that model's, and so are the "
-            "off_topic calibrator, threshold and figures above. Validation ROC-AUC before and "
-            "after, on the same validation records:", "",
+            "embeddings, shared trunk and off-topic branch are that model's, and so were the "
+            "off_topic calibrator and threshold"
+            + (" until this model was recalibrated (below)" if metrics.get("recalibration")
+               else "") + ". Validation ROC-AUC before and after, on the same validation "
+            "records:", "",
             *_table(["source", "attribute", f"ROC-AUC {base}", "ROC-AUC now"], rows)]
 
 
@@ -326,6 +328,31 @@ def _context_head_section(metrics: Mapping) -> list[str]:
                          "off_topic ROC-AUC tuned"], rows)]
 
 
+def _recalibration_section(metrics: Mapping) -> list[str]:
+    """Each attribute's calibrator and threshold before and after ``civility recalibrate``;
+    nothing when the model was not recalibrated."""
+    refit = metrics.get("recalibration")
+    if not isinstance(refit, Mapping):
+        return []
+    changed = _mappings(refit.get("attributes"))
+    rows = [[name, entry.get("method_before"), entry.get("method_after"),
+             entry.get("threshold_before"), entry.get("threshold_after")]
+            for name, entry in changed.items()]
+    spans = _get(refit, "attributes", "_spans") or {}
+    return [f"## Recalibrated from {_fmt(refit.get('base_model'))}", "",
+            f"This model has the weights of `{_fmt(refit.get('base_model'))}`, so every raw score "
+            "is that model's; every calibrator and flag threshold was fitted again on "
+            f"{_fmt(refit.get('records'))} validation records (target precision "
+            f"{_fmt(refit.get('target_precision'))}), and every figure above that depends on them "
+            "was measured again.", "",
+            f"- command: `{_fmt(refit.get('command'))}`",
+            f"- seconds: {_fmt(refit.get('seconds'))}",
+            f"- span threshold: {_fmt(spans.get('threshold_before'))} -> "
+            f"{_fmt(spans.get('threshold_after'))}", "",
+            *_table(["attribute", "calibration before", "calibration now", "threshold before",
+                     "threshold now"], rows)]
+
+
 def render_model_card(
     metrics: dict, *, config: dict, build: dict, label_map: dict,
     plots: dict[str, str] | None = None,
@@ -343,7 +370,7 @@ def render_model_card(
              "## Known limitations", "", *(f"- {item}" for item in LIMITATIONS), "",
              *_known_gaps_section(metrics),
              *_build_section(metrics, config, build), *_continued_section(metrics),
-             *_context_head_section(metrics)]
+             *_context_head_section(metrics), *_recalibration_section(metrics)]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -35,7 +35,6 @@ import copy
 import dataclasses
 import logging
 import random
-import shutil
 import sys
 import time
 from collections import Counter
@@ -53,7 +52,6 @@ from model.encoding import PairEncoded, pad_pairs
 from model.metrics import per_label_metrics, roc_auc
 from model.scorer import Scorer, network_for, read_weights
 from model.text import normalise_with_offsets
-from training import card
 from training.base import resolve_base
 from training.calibration import choose_calibration, choose_threshold
 from training.config import Config, ConfigError
@@ -61,7 +59,7 @@ from training.data.corpus import load_configured, read_label_map
 from training.data.pairs import drift_splices
 from training.features import article_content, record_pairs
 from training.noise import make_perturber
-from training.pipeline import build_info
+from training.pipeline import build_info, check_output, write_artifact
 from training.records import Record
 from training.validation import as_comment
 
@@ -298,6 +296,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     ``training.output_dir`` (which may be the base artifact itself); return its path."""
     args, seed = config.context_head, config.training.seed
     base = Path(args.base_artifact)
+    check_output(Path(config.training.output_dir))
     scorer, upgraded = load_base(base, config)
     if ATTRIBUTE not in scorer.config.attributes:
         raise ConfigError(f"{base}: the artifact does not score {ATTRIBUTE}")
@@ -374,29 +373,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     build["context_head"] = {**build_info(config, {}, command or sys.argv),
                              "base_model": base_tag}
     build["context_head"].pop("data", None)
-    return _write(scorer, base, Path(config.training.output_dir), metrics, build, (y, probs),
-                  label_map=read_label_map(config))
-
-
-def _write(scorer: Scorer, base: Path, out: Path, metrics: dict, build: dict,
-           curve: tuple[np.ndarray, np.ndarray], *, label_map: dict) -> Path:
-    """Write the complete artifact next to ``out`` first, then put it in place: ``out`` may be
-    the base artifact, and an interrupted run must not leave half an artifact there."""
-    staging = out.parent / f".{out.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    plots = {}
-    for name in scorer.config.attributes:  # other attributes' reliability plots are unchanged
-        filename = f"calibration_{name}.png"
-        if name != ATTRIBUTE and (base / filename).exists():
-            shutil.copy2(base / filename, staging / filename)
-            plots[name] = filename
-        elif name == ATTRIBUTE:
-            plots.update(card.write_calibration_plots({name: curve}, staging))
-    scorer.save_pretrained(staging, metrics=metrics, build=build, model_card=card.render_model_card(
-        metrics, config=build.get("config") or {}, build=build, label_map=label_map, plots=plots))
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    log.info("artifact written to %s", out)
-    return out
+    return write_artifact(scorer, Path(config.training.output_dir), metrics=metrics,
+                          build=build, config=build.get("config") or {},
+                          curves={ATTRIBUTE: (y, probs)}, label_map=read_label_map(config),
+                          base=base)

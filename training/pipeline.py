@@ -70,6 +70,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     With ``training.base_artifact`` the run continues that artifact's toxicity side (see
     ``continued_scorer``) on the records with a comment label; everything off_topic is the
     base's."""
+    check_output(Path(config.training.output_dir))
     seed_everything(config.training.seed)
     label_map = read_label_map(config)
     records = load_configured(config, label_map=label_map)
@@ -126,13 +127,43 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
         metrics = with_base_off_topic(metrics, base_metrics, before)
         build["base_artifact"] = {"model": base_metrics["model"], "path": str(base)}
         curves.pop(OFF_TOPIC, None)
-    plots = card.write_calibration_plots(curves, out)
-    if base is not None and (base / f"calibration_{OFF_TOPIC}.png").exists():
-        shutil.copy2(base / f"calibration_{OFF_TOPIC}.png", out)
-        plots[OFF_TOPIC] = f"calibration_{OFF_TOPIC}.png"
-    scorer.save_pretrained(out, metrics=metrics, build=build, model_card=card.render_model_card(
-        metrics, config=config.to_dict(), build=build, label_map=label_map, plots=plots))
-    shutil.rmtree(out / "checkpoint", ignore_errors=True)  # the artifact is complete
+    return write_artifact(scorer, out, metrics=metrics, build=build, config=config.to_dict(),
+                          curves=curves, label_map=label_map, base=base)
+
+
+def check_output(out: Path) -> None:
+    """Refuse an output folder the run would wipe that is not an artifact: the artifact replaces
+    ``out`` as a whole (``write_artifact``), so it must be absent, empty, an artifact or a run's
+    checkpoint."""
+    if out.is_file():
+        raise ConfigError(f"training.output_dir is a file: {out}")
+    if out.is_dir() and any(out.iterdir()) and not (
+            (out / artifact.CONFIG).exists() or (out / "checkpoint").exists()):
+        raise ConfigError(f"training.output_dir {out} holds files that are not a model "
+                          "artifact, and the run replaces the folder: choose another")
+
+
+def write_artifact(scorer: Scorer, out: Path, *, metrics: dict, build: dict, config: dict,
+                   curves: dict[str, tuple[np.ndarray, np.ndarray]], label_map: dict,
+                   base: Path | None = None) -> Path:
+    """Write the complete artifact (weights, calibration, metrics, build info, reliability
+    plots and the model card) to a folder next to ``out``, then put it in place of ``out``:
+    ``out`` may be the base artifact or hold the run's checkpoint, and an interrupted run must
+    not leave half an artifact there. An attribute without a curve keeps ``base``'s plot."""
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    plots = card.write_calibration_plots(curves, staging)
+    for name in scorer.config.attributes:
+        filename = f"calibration_{name}.png"
+        if name not in plots and base is not None and (base / filename).exists():
+            shutil.copy2(base / filename, staging / filename)
+            plots[name] = filename
+    scorer.save_pretrained(staging, metrics=metrics, build=build, model_card=card.render_model_card(
+        metrics, config=config, build=build, label_map=label_map, plots=plots))
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
     log.info("artifact written to %s", out)
     return out
 
