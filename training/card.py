@@ -335,8 +335,11 @@ def _recalibration_section(metrics: Mapping) -> list[str]:
     if not isinstance(refit, Mapping):
         return []
     changed = _mappings(refit.get("attributes"))
+    def exact(value: Any) -> Any:  # thresholds move by less than _fmt's 3 decimals show
+        return f"{value:.4f}" if isinstance(value, (float, int)) else value
+
     rows = [[name, entry.get("method_before"), entry.get("method_after"),
-             entry.get("threshold_before"), entry.get("threshold_after")]
+             exact(entry.get("threshold_before")), exact(entry.get("threshold_after"))]
             for name, entry in changed.items()]
     spans = _get(refit, "attributes", "_spans") or {}
     return [f"## Recalibrated from {_fmt(refit.get('base_model'))}", "",
