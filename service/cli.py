@@ -119,47 +119,43 @@ def _training_config(args: argparse.Namespace, flags: dict[str, str | None]):
     return config
 
 
-def cmd_train(args: argparse.Namespace) -> None:
+def _write_artifact(args: argparse.Namespace, run, flags: dict[str, str | None],
+                    errors: tuple[type[Exception], ...] = ()) -> None:
+    """Run a step that writes an artifact (``run(config, command=...)``) on the config with the
+    command line's flags; its config, data and artifact errors (and ``errors``) are user
+    errors."""
     from training.config import ConfigError
-    from training.pipeline import run
 
-    config = _training_config(args, {"data.data_dir": args.data_dir,
-                                     "training.output_dir": args.output,
-                                     "training.base_artifact": args.base})
+    config = _training_config(args, flags)
     try:
         path = run(config, command=["civility", *args.argv])
-    except (FileNotFoundError, ConfigError, ArtifactError) as error:
+    except (FileNotFoundError, ConfigError, ArtifactError, *errors) as error:
         raise CliError(str(error)) from None
     print(f"artifact written to {path}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from training.pipeline import run
+
+    _write_artifact(args, run, {"data.data_dir": args.data_dir,
+                                "training.output_dir": args.output,
+                                "training.base_artifact": args.base})
 
 
 def cmd_train_context_head(args: argparse.Namespace) -> None:
-    from training.config import ConfigError
-
-    config = _training_config(args, {"data.data_dir": args.data_dir,
-                                     "training.output_dir": args.output,
-                                     "context_head.base_artifact": args.base})
     from training.context_head import run
 
-    try:
-        path = run(config, command=["civility", *args.argv])
-    except (FileNotFoundError, ConfigError, ArtifactError, ValueError) as error:
-        raise CliError(str(error)) from None
-    print(f"artifact written to {path}")
+    _write_artifact(args, run, {"data.data_dir": args.data_dir,
+                                "training.output_dir": args.output,
+                                "context_head.base_artifact": args.base}, errors=(ValueError,))
 
 
 def cmd_recalibrate(args: argparse.Namespace) -> None:
-    from training.config import ConfigError
     from training.recalibrate import run
 
-    config = _training_config(args, {"data.data_dir": args.data_dir,
-                                     "training.output_dir": args.output,
-                                     "training.base_artifact": args.base})
-    try:
-        path = run(config, command=["civility", *args.argv])
-    except (FileNotFoundError, ConfigError, ArtifactError) as error:
-        raise CliError(str(error)) from None
-    print(f"artifact written to {path}")
+    _write_artifact(args, run, {"data.data_dir": args.data_dir,
+                                "training.output_dir": args.output,
+                                "training.base_artifact": args.base})
 
 
 def cmd_audit_labels(args: argparse.Namespace) -> None:

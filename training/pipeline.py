@@ -106,15 +106,8 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
                                               target_precision=config.training.target_precision)
     spans = validation.fit_span_threshold(scorer, valid, rows)
     metrics = {
-        "model": scorer.config.tag,
-        "validation": validation.metrics_by_source(scorer, valid, rows),
-        "thresholds": scorer.thresholds,
-        "calibration": {a: {"method": c["method"], "selection": c.get("selection")}
-                        for a, c in scorer.calibration.items()},
-        "spans": spans,
-        "robustness": validation.robustness(scorer, valid, rows,
-                                            make_perturber(np.random.default_rng(0)),
-                                            batch_size=config.training.eval_batch_size),
+        **validation.measured(scorer, valid, rows, spans=spans,
+                              batch_size=config.training.eval_batch_size),
         "training": {**stats, "command": " ".join(command or sys.argv)},
         "data": summary,
     }

@@ -24,15 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from model import artifact
 from model.scorer import Scorer
 from training import validation
 from training.bias import bias_report
 from training.config import Config, ConfigError
 from training.data.corpus import load_configured, read_label_map
-from training.noise import make_perturber
 from training.pipeline import build_info, check_output, validation_sample, write_artifact
 
 log = logging.getLogger(__name__)
@@ -82,18 +79,8 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     base_metrics = artifact.read_json(base / artifact.METRICS) \
         if (base / artifact.METRICS).exists() else {}
     metrics = copy.deepcopy(base_metrics)
-    metrics.update({
-        "model": scorer.config.tag,
-        "validation": validation.metrics_by_source(scorer, valid, rows),
-        "thresholds": scorer.thresholds,
-        "calibration": {a: {"method": c["method"], "selection": c.get("selection")}
-                        for a, c in scorer.calibration.items()},
-        "spans": spans,
-        "robustness": validation.robustness(scorer, valid, rows,
-                                            make_perturber(np.random.default_rng(0)),
-                                            batch_size=batch),
-        "bias": bias_report(scorer, Path(config.data.data_dir)),
-    })
+    metrics.update({**validation.measured(scorer, valid, rows, spans=spans, batch_size=batch),
+                    "bias": bias_report(scorer, Path(config.data.data_dir))})
     metrics.pop("known_gaps", None)
     if config.model.known_gaps:
         metrics["known_gaps"] = list(config.model.known_gaps)

@@ -12,6 +12,7 @@ from model.evaluation import calibrated_matrix, label_matrix, span_chars_at, spa
 from model.metrics import per_label_metrics, roc_auc, span_f1
 from model.scorer import Article, Comment, Scorer
 from training.calibration import best_threshold_for, choose_calibration, choose_threshold
+from training.noise import make_perturber
 from training.records import Record
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,24 @@ def metrics_by_source(scorer: Scorer, records: list[Record], rows: list[dict]) -
         if span_rows:
             out[source]["_spans"] = span_metrics(scorer, span_rows)
     return out
+
+
+def measured(scorer: Scorer, records: list[Record], rows: list[dict], *, spans: dict,
+             batch_size: int) -> dict:
+    """What metrics.json reports of a scorer on its validation records (``rows``: their raw
+    scores, spans included): per-source metrics at its thresholds, the thresholds and
+    calibrators, the span threshold's record ``spans`` and robustness to filter-dodging noise."""
+    return {
+        "model": scorer.config.tag,
+        "validation": metrics_by_source(scorer, records, rows),
+        "thresholds": scorer.thresholds,
+        "calibration": {a: {"method": c["method"], "selection": c.get("selection")}
+                        for a, c in scorer.calibration.items()},
+        "spans": spans,
+        "robustness": robustness(scorer, records, rows,
+                                 make_perturber(np.random.default_rng(0)),
+                                 batch_size=batch_size),
+    }
 
 
 def robustness(
