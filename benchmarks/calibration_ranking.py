@@ -29,19 +29,6 @@ COLUMNS = ("raw logits", "isotonic in sample", "isotonic out of fold",
            "centred isotonic in sample", "centred isotonic out of fold")
 
 
-def out_of_fold(fit, z, y, folds):
-    """Each row calibrated by ``fit`` on the rows of the other folds."""
-    import numpy as np
-
-    from model.calibration import apply_calibration
-
-    out = np.empty(len(z))
-    for k in np.unique(folds):
-        held = folds == k
-        out[held] = apply_calibration(z[held], fit(z[~held], y[~held]))
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=SHARED)
@@ -57,7 +44,7 @@ def main() -> None:
     from model.calibration import apply_calibration
     from model.metrics import roc_auc
     from model.scorer import Scorer
-    from training.calibration import fit_centred_isotonic, fit_isotonic
+    from training.calibration import fit_centred_isotonic, fit_isotonic, out_of_fold
     from training.config import load_config
     from training.data.corpus import load_configured, read_label_map
     from training.pipeline import validation_sample

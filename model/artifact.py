@@ -98,6 +98,12 @@ def read_json(path: Path) -> dict:
         raise ArtifactError(f"{path}: not valid JSON ({error})") from None
 
 
+def read_optional_json(path: Path) -> dict:
+    """``read_json``, or ``{}`` where the artifact has no such file (metrics.json and build.json
+    are optional)."""
+    return read_json(path) if path.exists() else {}
+
+
 def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 

@@ -37,6 +37,7 @@ __all__ = [
     "fit_centred_isotonic",
     "fit_platt",
     "fit_temperature",
+    "out_of_fold",
 ]
 
 
@@ -228,14 +229,20 @@ def fit_isotonic(logits: ArrayLike, y: ArrayLike, *, max_points: int = 200) -> d
     >>> cal["x"], [round(v, 3) for v in cal["y"]]
     ([-2.0, -1.0, 0.0, 1.0, 2.0], [0.0, 0.5, 0.5, 1.0, 1.0])
     """
+    iso, _ = _isotonic(logits, y, max_points, "fit_isotonic")
+    return _breakpoints("isotonic", np.asarray(iso.X_thresholds_, dtype=np.float64),
+                        np.asarray(iso.y_thresholds_, dtype=np.float64), max_points)
+
+
+def _isotonic(logits: ArrayLike, y: ArrayLike, max_points: int,
+              caller: str) -> tuple[IsotonicRegression, NDArray[np.float64]]:
+    """Isotonic regression fitted on the cleaned rows, and their logits."""
     if max_points < 2:
         raise ValueError(f"max_points must be >= 2, got {max_points}")
     z, t = _clean(logits, y)
-    _require_rows(z, "fit_isotonic")
+    _require_rows(z, caller)
     iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
-    iso.fit(z, t.astype(np.float64))
-    return _breakpoints("isotonic", np.asarray(iso.X_thresholds_, dtype=np.float64),
-                        np.asarray(iso.y_thresholds_, dtype=np.float64), max_points)
+    return iso.fit(z, t.astype(np.float64)), z
 
 
 def _breakpoints(method: str, xs: NDArray[np.float64], ys: NDArray[np.float64],
@@ -262,12 +269,8 @@ def fit_centred_isotonic(logits: ArrayLike, y: ArrayLike, *,
     >>> cal["x"], [round(v, 3) for v in cal["y"]]
     ([-2.0, -0.5, 1.5], [0.0, 0.5, 1.0])
     """
-    if max_points < 2:
-        raise ValueError(f"max_points must be >= 2, got {max_points}")
-    z, t = _clean(logits, y)
-    _require_rows(z, "fit_centred_isotonic")
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
-    fitted = iso.fit(z, t.astype(np.float64)).predict(z)
+    iso, z = _isotonic(logits, y, max_points, "fit_centred_isotonic")
+    fitted = iso.predict(z)
     # the steps rise strictly and each holds a run of the sorted logits, so their values
     # name them and their centres ascend
     values, step = np.unique(fitted, return_inverse=True)
@@ -295,6 +298,16 @@ def _stratified_folds(t: NDArray[np.int64], n_folds: int, seed: int) -> NDArray[
         # Offset the second class so small classes don't all land in the first folds.
         fold[idx] = (np.arange(idx.size) + cls * (n_folds // 2)) % n_folds
     return fold
+
+
+def out_of_fold(fit: Callable[..., dict[str, Any]], z: NDArray[np.float64], t: NDArray,
+                folds: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Each row's probability from the calibrator ``fit`` makes on the other folds' rows."""
+    out = np.empty(z.size, dtype=np.float64)
+    for k in np.unique(folds):
+        held = folds == k
+        out[held] = apply_calibration(z[held], fit(z[~held], t[~held]))
+    return out
 
 
 def choose_calibration(
@@ -357,12 +370,8 @@ def choose_calibration(
     folds = _stratified_folds(t, n_folds, seed)
     scores: dict[str, float] = {}
     for method in methods:
-        out_of_fold = np.empty(n, dtype=np.float64)
-        for k in range(n_folds):
-            held = folds == k
-            calibrator = _FITTERS[method](z[~held], t[~held])
-            out_of_fold[held] = apply_calibration(z[held], calibrator)
-        scores[method] = expected_calibration_error(t, out_of_fold, n_bins=n_bins)
+        scores[method] = expected_calibration_error(
+            t, out_of_fold(_FITTERS[method], z, t, folds), n_bins=n_bins)
     best = min(methods, key=lambda m: scores[m])  # min() keeps the first of equal scores
     selection.update(
         scores=scores,

@@ -62,6 +62,11 @@ def _fmt(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _fmt4(value: Any) -> Any:
+    """A number to 4 decimals (thresholds move by less than ``_fmt``'s 3 show); else as is."""
+    return f"{value:.4f}" if isinstance(value, (float, int)) else value
+
+
 def _lengths(value: Any) -> str:
     """Token budgets as ``128/96/96``."""
     return "/".join(map(str, value)) if isinstance(value, (list, tuple)) else _fmt(value)
@@ -334,13 +339,9 @@ def _recalibration_section(metrics: Mapping) -> list[str]:
     refit = metrics.get("recalibration")
     if not isinstance(refit, Mapping):
         return []
-    changed = _mappings(refit.get("attributes"))
-    def exact(value: Any) -> Any:  # thresholds move by less than _fmt's 3 decimals show
-        return f"{value:.4f}" if isinstance(value, (float, int)) else value
-
     rows = [[name, entry.get("method_before"), entry.get("method_after"),
-             exact(entry.get("threshold_before")), exact(entry.get("threshold_after"))]
-            for name, entry in changed.items()]
+             _fmt4(entry.get("threshold_before")), _fmt4(entry.get("threshold_after"))]
+            for name, entry in _mappings(refit.get("attributes")).items()]
     spans = _get(refit, "attributes", "_spans") or {}
     return [f"## Recalibrated from {_fmt(refit.get('base_model'))}", "",
             f"This model has the weights of `{_fmt(refit.get('base_model'))}`, so every raw score "

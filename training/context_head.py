@@ -314,8 +314,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     if not train_records or not valid_records:
         raise ConfigError("off-topic tuning needs off-topic train and validation records")
     batch = config.training.eval_batch_size
-    base_metrics = artifact.read_json(base / artifact.METRICS) \
-        if (base / artifact.METRICS).exists() else {}
+    base_metrics = artifact.read_optional_json(base / artifact.METRICS)
     # the comparison is the base as it served: its own metrics when the branch or budgets change
     own_before = upgraded or rebudgeted
     before_logits = None if own_before else context_logits(scorer, valid_records,
@@ -369,10 +368,9 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     metrics.pop("known_gaps", None)
     if config.model.known_gaps:
         metrics["known_gaps"] = list(config.model.known_gaps)
-    build = artifact.read_json(base / artifact.BUILD) if (base / artifact.BUILD).exists() else {}
-    build["context_head"] = {**build_info(config, {}, command or sys.argv),
+    build = artifact.read_optional_json(base / artifact.BUILD)
+    build["context_head"] = {**build_info(config, None, command or sys.argv),
                              "base_model": base_tag}
-    build["context_head"].pop("data", None)
     return write_artifact(scorer, Path(config.training.output_dir), metrics=metrics,
                           build=build, config=build.get("config") or {},
                           curves={ATTRIBUTE: (y, probs)}, label_map=read_label_map(config),

@@ -41,7 +41,9 @@ def labelled_attributes(config: Config, records: list[Record]) -> list[str]:
     return [a for a in taxonomy.NAMES if a in seen or a in taxonomy.CORE]
 
 
-def build_info(config: Config, summary: dict, command: list[str]) -> dict:
+def build_info(config: Config, summary: dict | None, command: list[str]) -> dict:
+    """Versions, commit, command and config of a run, and its data ``summary`` (none: a step
+    on a finished artifact, whose build info records the data)."""
     versions = {}
     for name in LIBRARIES:
         try:
@@ -55,7 +57,8 @@ def build_info(config: Config, summary: dict, command: list[str]) -> dict:
         commit = None
     return {"created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "git_commit": commit, "python": platform.python_version(), "versions": versions,
-            "command": " ".join(command), "config": config.to_dict(), "data": summary}
+            "command": " ".join(command), "config": config.to_dict(),
+            **({} if summary is None else {"data": summary})}
 
 
 def seed_everything(seed: int) -> None:
@@ -179,8 +182,7 @@ def continued_scorer(base: Path, config: Config) -> tuple[Scorer, dict]:
     except ValueError as error:  # no branch of its own (topic_layers: 0)
         raise ConfigError(f"{base}: {error}") from None
     scorer.config.name, scorer.config.version = config.model.name, config.model.version
-    metrics = artifact.read_json(base / artifact.METRICS) \
-        if (base / artifact.METRICS).exists() else {}
+    metrics = artifact.read_optional_json(base / artifact.METRICS)
     metrics.setdefault("model", artifact.read_config(base).tag)
     return scorer, metrics
 

@@ -76,9 +76,7 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
     spans = validation.fit_span_threshold(scorer, valid, rows)
     scorer.config.name, scorer.config.version = config.model.name, config.model.version
 
-    base_metrics = artifact.read_json(base / artifact.METRICS) \
-        if (base / artifact.METRICS).exists() else {}
-    metrics = copy.deepcopy(base_metrics)
+    metrics = artifact.read_optional_json(base / artifact.METRICS)
     metrics.update({**validation.measured(scorer, valid, rows, spans=spans, batch_size=batch),
                     "bias": bias_report(scorer, Path(config.data.data_dir))})
     metrics.pop("known_gaps", None)
@@ -88,10 +86,9 @@ def run(config: Config, *, command: list[str] | None = None) -> Path:
         "base_model": base_tag, "command": " ".join(command or sys.argv),
         "records": len(valid), "target_precision": config.training.target_precision,
         "seconds": round(time.time() - began, 1), "attributes": changes(before, scorer)}
-    build = artifact.read_json(base / artifact.BUILD) if (base / artifact.BUILD).exists() else {}
-    build["recalibration"] = {**build_info(config, {}, command or sys.argv),
+    build = artifact.read_optional_json(base / artifact.BUILD)
+    build["recalibration"] = {**build_info(config, None, command or sys.argv),
                               "base_model": base_tag}
-    build["recalibration"].pop("data", None)
     return write_artifact(scorer, out, metrics=metrics, build=build,
                           config=build.get("config") or config.to_dict(),
                           curves=validation.calibration_curves(scorer, valid, rows),
